@@ -1,0 +1,413 @@
+package ocr
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otiai10/gosseract/v2"
+
+	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/service/internal/tessconfig"
+	"github.com/readocr/readocr/service/internal/testimages"
+)
+
+func TestMain(m *testing.M) {
+	// Both variables are read only when the process starts, so the test binary re-runs itself
+	// with them: OMP_THREAD_LIMIT=1 because Tesseract's OpenMP threads make OCR 3.5-6x slower on
+	// a shared CPU, and glibc's per-thread cache off so that the C heap reading of
+	// TestNoCHeapGrowth counts exactly the bytes in use (cached free chunks count as used).
+	if os.Getenv("READOCR_TEST_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), "READOCR_TEST_CHILD=1", "OMP_THREAD_LIMIT=1", "GLIBC_TUNABLES=glibc.malloc.tcache_count=0")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				os.Exit(exit.ExitCode())
+			}
+			panic(err)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func newEngine(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	if cfg.Workers == 0 {
+		cfg.Workers = 2
+	}
+	if cfg.DefaultLang == "" {
+		cfg.DefaultLang = "eng"
+	}
+	if cfg.QueueTimeout == 0 {
+		cfg.QueueTimeout = time.Minute
+	}
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close(context.Background()) })
+	return e
+}
+
+func read(t testing.TB, e *Engine, img []byte, lang, config string) string {
+	t.Helper()
+	opts, err := tessconfig.Parse(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Recognize(context.Background(), Request{Image: img, Lang: lang, Options: opts})
+	if err != nil {
+		t.Fatalf("Recognize(lang=%s config=%q): %v", lang, config, err)
+	}
+	return res.Text
+}
+
+// Every test image reads as its ground truth; clean pages exactly (up to white space).
+func TestGroundTruth(t *testing.T) {
+	e := newEngine(t, Config{})
+	exact := map[string]bool{"phototest.tif": true, "pyt_test_la.png": true, "gos_001-helloworld.png": true,
+		"tjs_simple.pbm": true, "ocropy_0079-01000d.png": true}
+	for _, img := range testimages.All(t, "images/") {
+		lang := img.Lang
+		if err := e.CheckLang(lang); err != nil {
+			t.Logf("%s: %v; reading with eng", img.Name, err)
+			lang = "eng"
+		}
+		got := read(t, e, img.Bytes, lang, "")
+		acc := testimages.Accuracy(got, img.Expected)
+		switch {
+		case exact[img.Name] && testimages.Normalize(got) != testimages.Normalize(img.Expected):
+			t.Errorf("%s: got %q, want %q", img.Name, got, img.Expected)
+		case acc < 0.97:
+			t.Errorf("%s (%s): accuracy %.3f < 0.97: got %q", img.Name, lang, acc, got)
+		}
+		t.Logf("%s (%s): accuracy %.3f", img.Name, lang, acc)
+	}
+}
+
+// The text is byte for byte what the tesseract CLI prints (what pytesseract users got),
+// which also proves the CLI's page segmentation mode 3 is in effect.
+func TestTextMatchesCLI(t *testing.T) {
+	if _, err := exec.LookPath("tesseract"); err != nil {
+		t.Skip("tesseract CLI not installed")
+	}
+	e := newEngine(t, Config{})
+	for _, img := range testimages.All(t, "images/") {
+		cli, err := exec.Command("tesseract", img.Path, "stdout", "-l", "eng").Output()
+		if err != nil {
+			t.Fatalf("tesseract %s: %v", img.Name, err)
+		}
+		if got := read(t, e, img.Bytes, "eng", ""); got != string(cli) {
+			t.Errorf("%s:\n got %q\nwant %q", img.Name, got, cli)
+		}
+	}
+}
+
+// gosseract's own default is mode 6 and its SetPageSegMode is lost before the first Text():
+// the mode must reach Tesseract on every request. pyt_test.gif is the page whose text differs
+// between modes 3 and 6 (a paragraph break), and mode 7 reads a single line.
+func TestPageSegModeApplies(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "pyt_test.gif").Bytes
+	psm3 := read(t, e, img, "eng", "")
+	psm6 := read(t, e, img, "eng", "--psm 6")
+	if !strings.Contains(psm3, "jumped over the\n\nlazy fox") {
+		t.Errorf("default mode is not 3: %q", psm3)
+	}
+	if strings.Contains(psm6, "jumped over the\n\nlazy fox") {
+		t.Errorf("--psm 6 not applied: %q", psm6)
+	}
+	if psm7 := read(t, e, img, "eng", "--psm 7"); strings.Count(strings.TrimSpace(psm7), "\n") != 0 {
+		t.Errorf("--psm 7 (single line) read several lines: %q", psm7)
+	}
+	if again := read(t, e, img, "eng", ""); again != psm3 {
+		t.Errorf("an earlier request's mode stuck to the client: %q", again)
+	}
+}
+
+// Variables set by one request are gone for the next one on the same client.
+func TestSettingsDoNotLeakBetweenRequests(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "phototest.tif")
+	digits := read(t, e, img.Bytes, "eng", "-c tessedit_char_whitelist=0123456789")
+	if strings.ContainsAny(digits, "abcdefghijklmnopqrstuvwxyz") {
+		t.Fatalf("whitelist not applied: %q", digits)
+	}
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Fatalf("whitelist leaked into the next request: %q", got)
+	}
+}
+
+func TestRotatedPageWithOSD(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "phototest.tif")
+	upside := testimages.Rotate(t, img, 180)
+	if acc := testimages.Accuracy(read(t, e, upside, "eng", ""), img.Expected); acc > 0.5 {
+		t.Fatalf("upside-down page read with accuracy %.2f without OSD: the test image is not rotated", acc)
+	}
+	for _, deg := range []int{90, 180, 270} {
+		got := read(t, e, testimages.Rotate(t, img, deg), "eng", "--psm 1")
+		if acc := testimages.Accuracy(got, img.Expected); acc < 0.97 {
+			t.Errorf("rotated %d° with --psm 1: accuracy %.3f: %q", deg, acc, got)
+		}
+	}
+}
+
+func TestLayout(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "phototest.tif")
+	res, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testimages.Normalize(res.Text) != testimages.Normalize(img.Expected) {
+		t.Errorf("text with layout differs: %q", res.Text)
+	}
+	var joined []string
+	for _, w := range res.Words {
+		joined = append(joined, w.Text)
+		if w.Box.X0 < 0 || w.Box.Y0 < 0 || w.Box.X1 > 640 || w.Box.Y1 > 480 || w.Box.X0 >= w.Box.X1 || w.Box.Y0 >= w.Box.Y1 {
+			t.Errorf("word %q has box %+v outside the 640x480 page", w.Text, w.Box)
+		}
+		if w.Confidence < 50 || w.Confidence > 100 {
+			t.Errorf("word %q confidence %.1f on a clean page", w.Text, w.Confidence)
+		}
+	}
+	if strings.Join(joined, " ") != testimages.Normalize(img.Expected) {
+		t.Errorf("words %q do not spell the page", joined)
+	}
+	if len(res.Lines) != 8 {
+		t.Errorf("%d lines, want 8", len(res.Lines))
+	}
+	first := res.Lines[0]
+	if first.Text != "This is a lot of 12 point text to test the" || first.Block != 1 || first.Line != 1 {
+		t.Errorf("first line %+v", first)
+	}
+	if res.Lines[3].Paragraph == res.Lines[2].Paragraph && res.Lines[3].Block == res.Lines[2].Block {
+		t.Errorf("lines 3 and 4 should be in different paragraphs: %+v %+v", res.Lines[2], res.Lines[3])
+	}
+	if res.Confidence < 80 {
+		t.Errorf("mean confidence %.1f on a clean page", res.Confidence)
+	}
+}
+
+// Leptonica's verdict on bytes that got past the header checks: an error, not empty text.
+func TestUndecodableBytes(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	for _, name := range []string{"not_an_image.png", "truncated.png", "truncated.webp"} {
+		_, err := e.Recognize(context.Background(), Request{Image: testimages.Get(t, name).Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		if !errors.Is(err, ErrUndecodable) {
+			t.Errorf("%s: error %v, want ErrUndecodable", name, err)
+		}
+	}
+	// The client that saw the bad bytes still works.
+	img := testimages.Get(t, "gos_001-helloworld.png")
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != "Hello, World!" {
+		t.Errorf("after bad input: %q", got)
+	}
+}
+
+func TestLanguages(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	if !strings.Contains(strings.Join(e.Languages(), ","), "eng") {
+		t.Fatalf("languages %v lack eng", e.Languages())
+	}
+	long := strings.Repeat("abcdefghijklmnopqrstuvwxyz012345+", 7) + "abcdefghijklmnopqrstuvwxyz012345"
+	tests := []struct {
+		lang string
+		want error
+	}{
+		{"", ErrInvalidLang},
+		{"eng deu", ErrInvalidLang},
+		{"eng+", ErrInvalidLang},
+		{"../../etc/passwd", ErrInvalidLang},
+		{"eng+eng+eng+eng+eng+eng+eng+eng+eng", ErrInvalidLang},
+		{"klingon", ErrUnknownLanguage},
+		{"eng+xxx", ErrUnknownLanguage},
+		{"osd", ErrUnknownLanguage},
+		{long, ErrUnknownLanguage},
+	}
+	for _, tt := range tests {
+		_, err := e.Recognize(context.Background(), Request{Image: []byte("x"), Lang: tt.lang})
+		if !errors.Is(err, tt.want) {
+			t.Errorf("lang %.40q: error %v, want %v", tt.lang, err, tt.want)
+		}
+	}
+}
+
+// Upstream gosseract gave Tesseract a 512-byte buffer that stdio treats as BUFSIZ (8 KiB):
+// a list of unknown languages made Init write past it. The fork sizes it right; this drives
+// the library directly with such a list and expects an error, not a crash.
+func TestUnknownLanguageListDoesNotOverflow(t *testing.T) {
+	c := gosseract.NewClient()
+	defer c.Close()
+	var langs []string
+	for i := range 16 {
+		langs = append(langs, strings.Repeat(string(rune('a'+i)), 60))
+	}
+	c.SetLanguage(langs...)
+	if err := c.SetImageFromBytes(testimages.Get(t, "gos_001-helloworld.png").Bytes); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Text(); err == nil {
+		t.Fatal("Init with unknown languages succeeded")
+	}
+}
+
+// Upstream gosseract's Init swaps the process's stderr to /dev/null and back; two at once can
+// leave fd 2 on /dev/null for good. Clients are created concurrently here (several languages,
+// cold pool) and fd 2 must point where it did.
+func TestConcurrentInitKeepsStderr(t *testing.T) {
+	before, err := os.Readlink("/proc/self/fd/2")
+	if err != nil {
+		t.Skip(err)
+	}
+	e := newEngine(t, Config{Workers: 8, MaxClients: 64})
+	img := testimages.Get(t, "tjs_simple.pbm").Bytes
+	langs := []string{"eng", "deu", "fra", "eng+deu", "eng+fra", "deu+fra", "fra+eng", "deu+eng"}
+	for round := range 3 {
+		var wg sync.WaitGroup
+		for _, lang := range langs {
+			if e.CheckLang(lang) != nil {
+				lang = "eng"
+			}
+			wg.Go(func() {
+				if _, err := e.Recognize(context.Background(), Request{Image: img, Lang: lang, Options: tessconfig.Options{PSM: -1}}); err != nil {
+					t.Errorf("round %d lang %s: %v", round, lang, err)
+				}
+			})
+		}
+		wg.Wait()
+		if after, _ := os.Readlink("/proc/self/fd/2"); after != before {
+			t.Fatalf("round %d: fd 2 now points at %q, was %q", round, after, before)
+		}
+	}
+}
+
+// Many concurrent requests of mixed images and languages all get their own page's text
+// (run with -race).
+func TestConcurrentRequests(t *testing.T) {
+	e := newEngine(t, Config{Workers: 2, QueueSize: 64, MaxClients: 3})
+	images := testimages.All(t, "images/")
+	var wg sync.WaitGroup
+	for i := range 24 {
+		img := images[i%len(images)]
+		lang := []string{"eng", "eng", "eng+deu", "fra"}[i%4]
+		if e.CheckLang(lang) != nil {
+			lang = "eng"
+		}
+		wg.Go(func() {
+			res, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: lang, Options: tessconfig.Options{PSM: -1}})
+			if err != nil {
+				t.Errorf("%s/%s: %v", img.Name, lang, err)
+				return
+			}
+			if acc := testimages.Accuracy(res.Text, img.Expected); acc < 0.9 {
+				t.Errorf("%s/%s: accuracy %.2f: %q", img.Name, lang, acc, res.Text)
+			}
+		})
+	}
+	wg.Wait()
+	if s := e.Stats(); s.Clients > 3 || s.Running != 0 || s.Waiting != 0 {
+		t.Errorf("after the burst: %+v, want at most 3 clients and nothing running", s)
+	}
+}
+
+func TestQueueFullAndTimeout(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1, QueueSize: 1, QueueTimeout: 50 * time.Millisecond})
+	req := Request{Image: testimages.Get(t, "tjs_simple.pbm").Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	// Occupy the only worker and the only queue place.
+	e.slots <- struct{}{}
+	e.admit <- struct{}{}
+	start := time.Now()
+	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrQueueTimeout) {
+		t.Fatalf("queued behind a busy worker: %v, want ErrQueueTimeout", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond || d > time.Second {
+		t.Errorf("queue timeout after %v, want ~50ms", d)
+	}
+	e.admit <- struct{}{}
+	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrBusy) {
+		t.Fatalf("full queue: %v, want ErrBusy", err)
+	}
+	<-e.admit
+	<-e.admit
+	<-e.slots
+	if _, err := e.Recognize(context.Background(), req); err != nil {
+		t.Fatalf("after the load went away: %v", err)
+	}
+}
+
+func TestCloseWaitsForRunningRequest(t *testing.T) {
+	e, err := New(Config{Workers: 1, DefaultLang: "eng", QueueTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	img := testimages.Get(t, "eurotext.tif")
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		done <- err
+	}()
+	for e.Stats().Running == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("in-flight request failed during Close: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before the running request finished")
+	}
+	if e.Ready() {
+		t.Error("closed engine reports ready")
+	}
+	if s := e.Stats(); s.Clients != 0 {
+		t.Errorf("%d clients left after Close", s.Clients)
+	}
+}
+
+// Upstream gosseract never freed Text() results, word strings or result iterators: the C heap
+// grew with every page. After warm-up it must stay flat.
+func TestNoCHeapGrowth(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "phototest.tif").Bytes
+	req := Request{Image: img, Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true}
+	run := func(n int) {
+		for range n {
+			if _, err := e.Recognize(context.Background(), req); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(10)
+	before := cheap.InUse()
+	const n = 60
+	run(n)
+	after := cheap.InUse()
+	growth := int64(after) - int64(before)
+	t.Logf("C heap in use: %d -> %d bytes (%+d over %d pages)", before, after, growth, n)
+	// One leaked copy of this page's text alone is ~300 bytes (+19 KB over 60 pages), its words
+	// and result iterator more; with the fix the reading moves by a few hundred bytes.
+	if growth > 4<<10 {
+		t.Errorf("C heap grew by %d bytes over %d pages", growth, n)
+	}
+}
