@@ -458,3 +458,6 @@ func layout(boxes []gosseract.BoundingBox) ([]Word, []Line, float64) {
 	}
 	return words, lines, sum / float64(len(words))
 }
+
+// DefaultLang returns the language used when a request names none.
+func (e *Engine) DefaultLang() string { return e.cfg.DefaultLang }

@@ -1,0 +1,273 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/readocr/readocr/service/api"
+	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/ocr"
+)
+
+func TestMain(m *testing.M) {
+	// OMP_THREAD_LIMIT is read when libtesseract loads: re-run the test binary with it set.
+	if os.Getenv("OMP_THREAD_LIMIT") == "" {
+		cmd := exec.Command(os.Args[0], os.Args[1:]...)
+		cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				os.Exit(exit.ExitCode())
+			}
+			panic(err)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// syncBuffer collects log output written from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type options struct {
+	workers, queue int
+	queueTimeout   time.Duration
+	allowPrivate   bool
+	maxImageBytes  int64
+	fetchTimeout   time.Duration
+}
+
+// harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
+type harness struct {
+	t      *testing.T
+	srv    *Server
+	ts     *httptest.Server
+	logs   *syncBuffer
+	router routers.Router
+	doc    *openapi3.T
+}
+
+func newHarness(t *testing.T, o options) *harness {
+	t.Helper()
+	if o.workers == 0 {
+		o.workers = 2
+	}
+	if o.queueTimeout == 0 {
+		o.queueTimeout = 30 * time.Second
+	}
+	if o.maxImageBytes == 0 {
+		o.maxImageBytes = 2 << 20
+	}
+	if o.fetchTimeout == 0 {
+		o.fetchTimeout = 2 * time.Second
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Warm(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := fetch.New(fetch.Config{ConnectTimeout: time.Second, Timeout: o.fetchTimeout, MaxBytes: o.maxImageBytes,
+		MaxRedirects: 3, AllowPrivate: o.allowPrivate, UserAgent: "test"})
+	srv := NewServer(log, engine, fetcher, Limits{MaxImageBytes: o.maxImageBytes, MaxPixels: 40_000_000, RequestTimeout: time.Minute},
+		"test", prometheus.NewRegistry())
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ts.Close()
+		engine.Close(context.Background())
+	})
+
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPIYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("the OpenAPI document is invalid: %v", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: ts.URL}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, srv: srv, ts: ts, logs: logs, router: router, doc: doc}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %q", err, r.body)
+	}
+	return m
+}
+
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// do sends req and validates the response against the OpenAPI document: status, headers and
+// body schema for documented routes, the Error schema for everything else.
+func (h *harness) do(req *http.Request) response {
+	h.t.Helper()
+	var reqBody []byte
+	if req.Body != nil {
+		reqBody, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out := response{status: resp.StatusCode, header: resp.Header, body: body}
+
+	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "html") {
+		h.t.Errorf("%s %s answered %s", req.Method, req.URL.Path, ct)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		h.t.Errorf("%s %s: no X-Request-Id", req.Method, req.URL.Path)
+	}
+	route, params, err := h.router.FindRoute(req)
+	if err != nil {
+		// Undocumented path or method: must still be a documented JSON error.
+		h.validateSchema("Error", body)
+		return out
+	}
+	req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{ExcludeRequestBody: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+	err = openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{IncludeResponseStatus: true},
+	})
+	if err != nil {
+		h.t.Errorf("%s %s -> %d violates the contract: %v\nbody: %.300s", req.Method, req.URL.Path, resp.StatusCode, err, body)
+	}
+	return out
+}
+
+func (h *harness) validateSchema(name string, body []byte) {
+	h.t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		h.t.Errorf("not JSON: %q", body)
+		return
+	}
+	if err := h.doc.Components.Schemas[name].Value.VisitJSON(v); err != nil {
+		h.t.Errorf("body does not match %s: %v: %s", name, err, body)
+	}
+}
+
+func (h *harness) get(path string) response {
+	h.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, h.ts.URL+path, nil)
+	return h.do(req)
+}
+
+// postJSON sends body (a string is sent as is, anything else is marshalled).
+func (h *harness) postJSON(body any) response {
+	h.t.Helper()
+	var b []byte
+	if s, ok := body.(string); ok {
+		b = []byte(s)
+	} else {
+		b, _ = json.Marshal(body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/read_ocr", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	return h.do(req)
+}
+
+func (h *harness) postMultipart(fields map[string]string, filename string, image []byte) response {
+	h.t.Helper()
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	for k, v := range fields {
+		mw.WriteField(k, v)
+	}
+	if image != nil {
+		fw, _ := mw.CreateFormFile("image", filename)
+		fw.Write(image)
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/read_ocr", &buf)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	return h.do(req)
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// fileServer serves the given bodies on a loopback httptest server.
+func fileServer(t *testing.T, files map[string][]byte) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			select {
+			case <-time.After(10 * time.Second):
+			case <-r.Context().Done():
+			}
+			return
+		}
+		b, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}

@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/readocr/readocr/service/api"
+)
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	// "API Documentation" is the key the original service answered with; it now names the contract.
+	writeJSON(w, http.StatusOK, map[string]any{
+		"API Documentation": "/openapi.yaml",
+		"version":           s.version,
+		"endpoints": map[string]string{
+			"POST /read_ocr":    `read an image: {"image": "<url|base64|data: URI>", "lang": "eng", "config": ""} or multipart`,
+			"GET /languages":    "installed languages",
+			"GET /openapi.json": "the contract as JSON",
+			"GET /healthz":      "liveness",
+			"GET /readyz":       "readiness",
+			"GET /metrics":      "Prometheus metrics",
+		},
+	})
+}
+
+func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"languages": s.engine.Languages(), "default": s.engine.DefaultLang()})
+}
+
+type status struct {
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, status{Status: "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case s.draining.Load():
+		writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "draining"})
+	case !s.engine.Ready():
+		writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "warming up"})
+	default:
+		writeJSON(w, http.StatusOK, status{Status: "ok"})
+	}
+}
+
+func (s *Server) handleOpenAPIYAML(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	w.Write(api.OpenAPIYAML)
+}
+
+var openAPIJSON = sync.OnceValues(func() ([]byte, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPIYAML)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(doc)
+})
+
+func (s *Server) handleOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
+	b, err := openAPIJSON()
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}

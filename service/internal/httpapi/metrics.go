@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/service/internal/ocr"
+)
+
+type metrics struct {
+	registry *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	ocr      *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, ready func() bool) *metrics {
+	m := &metrics{
+		registry: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "readocr_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.005, .025, .05, .1, .2, .35, .5, .75, 1, 2, 5, 10, 30},
+		}, []string{"route"}),
+		ocr: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "readocr_ocr_duration_seconds", Help: "Time in the OCR engine (queue + recognition) by input source.",
+			Buckets: []float64{.05, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10, 30},
+		}, []string{"source"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_errors_total", Help: "Error responses by error code.",
+		}, []string{"code"}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	reg.MustRegister(m.requests, m.duration, m.ocr, m.errors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		gauge("readocr_workers", "OCR worker slots.", func() float64 { return float64(engine.Stats().Workers) }),
+		gauge("readocr_running", "Pages being recognised.", func() float64 { return float64(engine.Stats().Running) }),
+		gauge("readocr_waiting", "Requests waiting for a worker.", func() float64 { return float64(engine.Stats().Waiting) }),
+		gauge("readocr_clients", "Warm Tesseract clients.", func() float64 { return float64(engine.Stats().Clients) }),
+		gauge("readocr_c_heap_bytes", "C heap in use (Tesseract, Leptonica).", func() float64 { return float64(cheap.InUse()) }),
+		gauge("readocr_ready", "1 when warm and not draining.", func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}),
+	)
+	return m
+}
+
+func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}

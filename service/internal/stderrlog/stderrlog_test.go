@@ -1,0 +1,47 @@
+package stderrlog
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func TestCaptureLogsStderrLines(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	restore, err := Capture(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Write to fd 2 directly, as C code does.
+	unix.Write(2, []byte("Estimating resolution as 304\nError in pixReadMem: no pix\n"))
+	restore()
+
+	lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("got %d log lines: %q", len(lines), out.buf.String())
+	}
+	var rec struct{ Msg, Component, Level string }
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Msg != "Estimating resolution as 304" || rec.Component != "tesseract" || rec.Level != "DEBUG" {
+		t.Fatalf("record %+v", rec)
+	}
+}
