@@ -42,4 +42,6 @@ func pnmConfig(b []byte) (image.Config, error) {
 	return image.Config{Width: fields[0], Height: fields[1]}, nil
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,8 +52,12 @@ func Capture(log *slog.Logger) (restore func(), err error) {
 		}
 	}()
 	return func() {
-		unix.Dup2(orig, 2) // closes the pipe's last write end: the reader sees EOF
-		<-done
+		// origFile must stay reachable until here: its finalizer would close the saved fd.
+		unix.Dup2(int(origFile.Fd()), 2) // drops the pipe's last write end: the reader sees EOF
+		select {
+		case <-done:
+		case <-time.After(time.Second): // a leaked copy of the write end must not hang shutdown
+		}
 		r.Close()
 	}, nil
 }

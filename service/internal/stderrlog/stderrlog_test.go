@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,13 +28,25 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func TestCaptureLogsStderrLines(t *testing.T) {
 	var out syncBuffer
 	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	stderrBefore, _ := os.Readlink("/proc/self/fd/2")
 	restore, err := Capture(log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Write to fd 2 directly, as C code does.
 	unix.Write(2, []byte("Estimating resolution as 304\nError in pixReadMem: no pix\n"))
+	// A long-running service collects garbage before it restores stderr: the saved descriptor
+	// must survive that (it once did not, and shutdown hung waiting for the pipe to close).
+	runtime.GC()
+	runtime.GC()
+	start := time.Now()
 	restore()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("restore took %v: stderr was not put back", d)
+	}
+	if target, _ := os.Readlink("/proc/self/fd/2"); strings.HasPrefix(target, "pipe:") && target != stderrBefore {
+		t.Errorf("fd 2 still points at the capture pipe %s", target)
+	}
 
 	lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
 	if len(lines) != 2 {

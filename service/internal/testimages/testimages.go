@@ -4,6 +4,7 @@ package testimages
 
 import (
 	"encoding/csv"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,17 +28,16 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "ocr")
 }
 
-// All returns every image of the manifest whose path starts with prefix ("images/" or "bad/").
-func All(tb testing.TB, prefix string) []Image {
-	tb.Helper()
+// Load returns every image of the manifest whose path starts with prefix ("images/" or "bad/").
+func Load(prefix string) ([]Image, error) {
 	f, err := os.Open(filepath.Join(Dir(), "MANIFEST.csv"))
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	var out []Image
 	for _, r := range rows[1:] {
@@ -46,21 +46,31 @@ func All(tb testing.TB, prefix string) []Image {
 		}
 		img := Image{Name: filepath.Base(r[0]), Path: filepath.Join(Dir(), r[0]), Lang: r[3]}
 		if img.Bytes, err = os.ReadFile(img.Path); err != nil {
-			tb.Fatal(err)
+			return nil, err
 		}
 		if r[4] != "" {
 			gt, err := os.ReadFile(filepath.Join(Dir(), r[4]))
 			if err != nil {
-				tb.Fatal(err)
+				return nil, err
 			}
 			img.Expected = string(gt)
 		}
 		out = append(out, img)
 	}
 	if len(out) == 0 {
-		tb.Fatalf("no images under %q in the manifest", prefix)
+		return nil, fmt.Errorf("no images under %q in the manifest", prefix)
 	}
-	return out
+	return out, nil
+}
+
+// All is Load for tests: it fails the test on error.
+func All(tb testing.TB, prefix string) []Image {
+	tb.Helper()
+	images, err := Load(prefix)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return images
 }
 
 // Get returns the manifest image with the given file name.

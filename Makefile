@@ -1,0 +1,53 @@
+# readocr: OCR as a service. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X main.version=$(VERSION)
+BIN      := bin/readocr
+PORT     ?= 4000
+
+# Tesseract's OpenMP threads fight over the CPUs; the service re-executes itself with this set,
+# and the tests and tools run by make get it from here.
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install the system packages (Debian/Ubuntu) or say what is missing
+	@hack/install-deps.sh
+
+.PHONY: build
+build: deps ## build bin/readocr
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./service/cmd/readocr
+
+.PHONY: run
+run: build ## run the service on :$(PORT) (no cluster needed)
+	PORT=$(PORT) ./$(BIN)
+
+.PHONY: test
+test: deps ## unit and integration tests on real libtesseract, with the race detector
+	$(GO) test -race -count=1 ./...
+
+.PHONY: lint
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l service third_party); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+.PHONY: fuzz
+fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./service/internal/tessconfig
+	$(GO) test -run '^$$' -fuzz FuzzConfig -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+
+.PHONY: bench
+bench: build ## throughput and RSS: service vs gosseract limit vs CLI baseline, written to docs/benchmarks.md
+	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -out docs/benchmarks.md
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin

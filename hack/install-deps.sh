@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what building and testing the service needs on Debian/Ubuntu: a C++ compiler,
+# libtesseract/libleptonica headers, the tesseract CLI (the tests compare against it and the
+# benchmark's baseline runs it) and the language models the tests use. Elsewhere it says what
+# to install. Go itself is checked, not installed: distributions ship versions that are too old.
+set -euo pipefail
+
+need_go="1.26"
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go ${need_go}+ is required: install it from https://go.dev/dl/ and put it on PATH." >&2
+  exit 1
+fi
+have_go=$(go env GOVERSION | sed 's/^go//')
+if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need_go" ]; then
+  echo "Go ${need_go}+ is required, found ${have_go}: install it from https://go.dev/dl/." >&2
+  exit 1
+fi
+
+pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
+  tesseract-ocr-deu tesseract-ocr-fra)
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2
+  echo "  macOS:  brew install tesseract leptonica pkg-config" >&2
+  echo "  Fedora: dnf install tesseract-devel leptonica-devel tesseract-langpack-deu tesseract-langpack-fra gcc-c++" >&2
+  exit 1
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "Missing packages: ${missing[*]}. Run as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  sudo="sudo"
+fi
+echo "Installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

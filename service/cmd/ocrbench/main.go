@@ -1,0 +1,410 @@
+// Command ocrbench measures, in one run on the same image mix:
+//
+//  1. limit:   gosseract with one reused client per core, no HTTP (the ceiling);
+//  2. service: the readocr binary under concurrent HTTP load;
+//  3. cli:     today's design, one `tesseract` process per image (the baseline);
+//
+// and, with -soak, the service's RSS over many requests. Each mode runs in its own process so
+// CPU time and peak RSS are its own. The result is a Markdown table (stdout and -out).
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/otiai10/gosseract/v2"
+
+	"github.com/readocr/readocr/service/internal/testimages"
+)
+
+// mix is the 640x480 page mix: the same page in six formats plus the original scan.
+var mix = []string{"phototest.tif", "pyt_test.jpg", "pyt_test.gif", "pyt_test.webp", "pyt_test.bmp", "pyt_test.tiff"}
+
+type result struct {
+	Name       string
+	Images     int
+	Wall       time.Duration
+	Latencies  []time.Duration
+	CPU        time.Duration
+	PeakRSSKiB int64
+	Errors     int
+}
+
+func (r result) perSecond() float64 { return float64(r.Images) / r.Wall.Seconds() }
+func (r result) cpuMS() float64     { return float64(r.CPU.Milliseconds()) / float64(r.Images) }
+func (r result) pct(p float64) time.Duration {
+	l := slices.Clone(r.Latencies)
+	slices.Sort(l)
+	if len(l) == 0 {
+		return 0
+	}
+	return l[min(len(l)-1, int(float64(len(l))*p))]
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run one mode in this process (limit)")
+	n := flag.Int("n", 240, "images per mode")
+	server := flag.String("server", "bin/readocr", "readocr binary for the service mode")
+	conc := flag.Int("c", 2*runtime.NumCPU(), "concurrent HTTP clients in the service mode")
+	soak := flag.Int("soak", 0, "requests in the RSS soak (0: skip)")
+	out := flag.String("out", "", "also write the Markdown report here")
+	flag.Parse()
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+
+	images, err := loadMix()
+	if err != nil {
+		log.Error("loading images", "err", err)
+		os.Exit(1)
+	}
+	if *child == "limit" {
+		json.NewEncoder(os.Stdout).Encode(runLimit(images, *n))
+		return
+	}
+
+	workers := runtime.NumCPU()
+	log.Info("benchmark", "images_per_mode", *n, "cores", workers, "http_clients", *conc)
+	var results []result
+	log.Info("mode 1/3: limit (gosseract, one reused client per core, no HTTP)")
+	r, err := limitInChild(*n)
+	if err != nil {
+		log.Error("limit", "err", err)
+		os.Exit(1)
+	}
+	results = append(results, r)
+	log.Info("mode 2/3: service under HTTP load")
+	svc, soakRows, err := runService(log, *server, images, *n, *conc, *soak)
+	if err != nil {
+		log.Error("service", "err", err)
+		os.Exit(1)
+	}
+	results = append(results, svc)
+	log.Info("mode 3/3: tesseract CLI process per image")
+	cli, err := runCLI(images, *n, workers)
+	if err != nil {
+		log.Error("cli", "err", err)
+		os.Exit(1)
+	}
+	results = append(results, cli)
+
+	report := render(results, soakRows, *n, workers, *conc)
+	fmt.Print(report)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+			log.Error("writing report", "err", err)
+			os.Exit(1)
+		}
+	}
+}
+
+type page struct {
+	name, path string
+	data       []byte
+}
+
+func loadMix() ([]page, error) {
+	all, err := testimages.Load("images/")
+	if err != nil {
+		return nil, err
+	}
+	var out []page
+	for _, name := range mix {
+		for _, img := range all {
+			if img.Name == name {
+				out = append(out, page{img.Name, img.Path, img.Bytes})
+			}
+		}
+	}
+	if len(out) != len(mix) {
+		return nil, fmt.Errorf("found %d of the %d mix images", len(out), len(mix))
+	}
+	return out, nil
+}
+
+// runLimit reads n pages with one reused gosseract client per core. It runs in a child
+// process started with OMP_THREAD_LIMIT=1.
+func runLimit(images []page, n int) result {
+	workers := runtime.NumCPU()
+	clients := make([]*gosseract.Client, workers)
+	for i := range clients {
+		c := gosseract.NewClient()
+		c.Trim = false
+		c.SetVariable("tessedit_pageseg_mode", "3")
+		c.SetImageFromBytes(images[0].data)
+		c.Text() // load the models
+		clients[i] = c
+	}
+	var next atomic.Int64
+	lat := make([]time.Duration, n)
+	var errs atomic.Int64
+	cpu0 := cpuSelf()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				img := images[i%len(images)]
+				if err := c.SetImageFromBytes(img.data); err != nil {
+					errs.Add(1)
+				} else if txt, err := c.Text(); err != nil || !strings.Contains(txt, "quick brown") {
+					errs.Add(1)
+				}
+				c.ClearImage()
+				lat[i] = time.Since(t)
+			}
+		})
+	}
+	wg.Wait()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return result{Name: "limit: gosseract, reused client per core", Images: n, Wall: time.Since(start),
+		Latencies: lat, CPU: cpuSelf() - cpu0, PeakRSSKiB: ru.Maxrss, Errors: int(errs.Load())}
+}
+
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func limitInChild(n int) (result, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(exe, "-child", "limit", "-n", strconv.Itoa(n))
+	cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+	cmd.Stderr = io.Discard // Tesseract's "Estimating resolution" lines
+	outb, err := cmd.Output()
+	if err != nil {
+		return result{}, fmt.Errorf("limit child: %w", err)
+	}
+	var r result
+	return r, json.Unmarshal(outb, &r)
+}
+
+// runService starts the readocr binary, loads it with conc clients, and optionally soaks it.
+func runService(log *slog.Logger, bin string, images []page, n, conc, soak int) (result, []soakRow, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return result{}, nil, err
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(bin, "--port", port, "--queue", "64")
+	cmd.Env = os.Environ() // the service sets OMP_THREAD_LIMIT=1 itself
+	logFile, err := os.CreateTemp("", "ocrbench-service-*.log")
+	if err != nil {
+		return result{}, nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	log.Info("service log", "path", logFile.Name())
+	if err := cmd.Start(); err != nil {
+		return result{}, nil, err
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	base := "http://127.0.0.1:" + port
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			return result{}, nil, fmt.Errorf("service not ready")
+		}
+	}
+	bodies := make([][]byte, len(images))
+	for i, img := range images {
+		bodies[i] = []byte(`{"image":"` + base64.StdEncoding.EncodeToString(img.data) + `","lang":"eng","config":""}`)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
+	load := func(count int, lat []time.Duration, progress func(done int)) int {
+		var next, errs, done atomic.Int64
+		var wg sync.WaitGroup
+		for range conc {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= count {
+						return
+					}
+					t := time.Now()
+					resp, err := client.Post(base+"/read_ocr", "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+					if err != nil {
+						errs.Add(1)
+						continue
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || !bytes.Contains(body, []byte("quick brown")) {
+						errs.Add(1)
+					}
+					if lat != nil {
+						lat[i] = time.Since(t)
+					}
+					if d := int(done.Add(1)); progress != nil {
+						progress(d)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return int(errs.Load())
+	}
+	load(2*conc, nil, nil) // warm connections and clients
+	pid := cmd.Process.Pid
+	cpu0 := procCPU(pid)
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	errs := load(n, lat, nil)
+	res := result{Name: "service: readocr over HTTP", Images: n, Wall: time.Since(start), Latencies: lat,
+		CPU: procCPU(pid) - cpu0, PeakRSSKiB: procStatus(pid, "VmHWM"), Errors: errs}
+
+	var rows []soakRow
+	if soak > 0 {
+		step := max(soak/10, 1)
+		rows = append(rows, soakRow{0, procStatus(pid, "VmRSS")})
+		var mu sync.Mutex
+		log.Info("soak", "requests", soak)
+		soakErrs := load(soak, nil, func(d int) {
+			if d%step == 0 {
+				rss := procStatus(pid, "VmRSS")
+				mu.Lock()
+				rows = append(rows, soakRow{d, rss})
+				mu.Unlock()
+				log.Info("soak progress", "done", d, "of", soak, "rss_kib", rss)
+			}
+		})
+		res.Errors += soakErrs
+		slices.SortFunc(rows, func(a, b soakRow) int { return a.done - b.done })
+	}
+	return res, rows, nil
+}
+
+type soakRow struct {
+	done   int
+	rssKiB int64
+}
+
+// procCPU is utime+stime of pid from /proc/pid/stat, in clock ticks of 10 ms.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.ParseInt(fields[11], 10, 64)
+	st, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// procStatus reads a kB field (VmRSS, VmHWM) of /proc/pid/status.
+func procStatus(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
+
+// runCLI runs one `tesseract <file> stdout` per image, `workers` at a time, as the Flask
+// service did through pytesseract.
+func runCLI(images []page, n, workers int) (result, error) {
+	if _, err := exec.LookPath("tesseract"); err != nil {
+		return result{}, fmt.Errorf("the baseline needs the tesseract CLI: %w", err)
+	}
+	var next, errs atomic.Int64
+	var mu sync.Mutex
+	var cpu time.Duration
+	var peak int64
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				t := time.Now()
+				cmd := exec.CommandContext(context.Background(), "tesseract", images[i%len(images)].path, "stdout")
+				cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+				outb, err := cmd.Output()
+				lat[i] = time.Since(t)
+				if err != nil || !bytes.Contains(outb, []byte("quick brown")) {
+					errs.Add(1)
+				}
+				if ps := cmd.ProcessState; ps != nil {
+					ru := ps.SysUsage().(*syscall.Rusage)
+					mu.Lock()
+					cpu += ps.UserTime() + ps.SystemTime()
+					peak = max(peak, ru.Maxrss)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return result{Name: "baseline: tesseract CLI per image", Images: n, Wall: time.Since(start), Latencies: lat,
+		CPU: cpu, PeakRSSKiB: peak, Errors: int(errs.Load())}, nil
+}
+
+func render(rs []result, soak []soakRow, n, cores, conc int) string {
+	var b strings.Builder
+	host, _ := os.Hostname()
+	fmt.Fprintf(&b, "## OCR throughput, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "%d images per mode, the 640x480 mix (%s), %d cores (%s), %s, tesseract %s.\n",
+		n, strings.Join(mix, ", "), cores, host, runtime.Version(), gosseract.Version())
+	fmt.Fprintf(&b, "Service: %d concurrent HTTP clients, base64 JSON bodies. CLI: %d processes at a time. OMP_THREAD_LIMIT=1 everywhere.\n\n", conc, cores)
+	b.WriteString("| mode | images/s | p50 ms | p95 ms | p99 ms | CPU ms/image | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s | %.1f | %d | %d | %d | %.0f | %.0f | %d |\n", r.Name, r.perSecond(),
+			r.pct(.50).Milliseconds(), r.pct(.95).Milliseconds(), r.pct(.99).Milliseconds(), r.cpuMS(), float64(r.PeakRSSKiB)/1024, r.Errors)
+	}
+	limit, svc, cli := rs[0], rs[1], rs[2]
+	fmt.Fprintf(&b, "\nRatios (same run): service/limit throughput **%.2f**, service/CLI throughput **%.2f**, "+
+		"CLI/service CPU per image **%.2f**.\n", svc.perSecond()/limit.perSecond(), svc.perSecond()/cli.perSecond(), cli.cpuMS()/svc.cpuMS())
+	b.WriteString("Peak RSS of the CLI row is the largest single tesseract process; the service's is the whole server.\n")
+	if len(soak) > 0 {
+		b.WriteString("\n### Service RSS under sustained load\n\n| requests served | RSS MiB |\n|---:|---:|\n")
+		for _, s := range soak {
+			fmt.Fprintf(&b, "| %d | %.1f |\n", s.done, float64(s.rssKiB)/1024)
+		}
+		first, last := soak[min(1, len(soak)-1)], soak[len(soak)-1]
+		fmt.Fprintf(&b, "\nFrom %d to %d requests RSS moved by %+.1f MiB.\n", first.done, last.done, float64(last.rssKiB-first.rssKiB)/1024)
+	}
+	return b.String()
+}

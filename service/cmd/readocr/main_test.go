@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/readocr/readocr/service/internal/testimages"
+)
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func postImage(t *testing.T, base string, img []byte) (int, string) {
+	t.Helper()
+	body := `{"image":"` + base64.StdEncoding.EncodeToString(img) + `"}`
+	resp, err := http.Post(base+"/read_ocr", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("not ready after 30s")
+}
+
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"--help"}, func(string) string { return "" }, &out, nil)
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(out.String(), "-workers") {
+		t.Fatalf("err %v, output %q", err, out.String())
+	}
+}
+
+func TestBadConfigFails(t *testing.T) {
+	err := run(context.Background(), nil, func(k string) string { return map[string]string{"PORT": "x"}[k] }, io.Discard, nil)
+	if err == nil {
+		t.Fatal("PORT=x accepted")
+	}
+}
+
+// SIGTERM (here: ctx cancelled) while a page is being read: /readyz turns 503, the request
+// completes with its text, and run returns nil.
+func TestRunDrainsInFlightRequests(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out syncBuffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	env := map[string]string{"OMP_THREAD_LIMIT": "1", "OCR_WORKERS": "1"}
+	go func() {
+		done <- run(ctx, []string{"--port", "0", "--capture-stderr=false", "--drain-delay", "300ms"}, func(k string) string { return env[k] }, &out, ready)
+	}()
+	addr := <-ready
+	base := "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
+	waitReady(t, base)
+
+	img := testimages.Get(t, "eurotext.tif")
+	type result struct {
+		status int
+		body   string
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		s, b := postImage(t, base, img.Bytes)
+		inflight <- result{s, b}
+	}()
+	time.Sleep(50 * time.Millisecond) // let the request reach the engine
+	cancel()
+	time.Sleep(100 * time.Millisecond) // within the drain delay
+	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 503 {
+		t.Errorf("readyz during drain: %v %v", resp, err)
+	}
+	r := <-inflight
+	if r.status != 200 || !strings.Contains(r.body, "quick") {
+		t.Fatalf("in-flight request during shutdown: %d %s", r.status, r.body)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after shutdown")
+	}
+	if !strings.Contains(out.String(), `"msg":"stopped"`) {
+		t.Errorf("no stop log in %s", out.String())
+	}
+}
+
+// The real binary, started the way a user would without OMP_THREAD_LIMIT: it re-executes
+// itself with the variable, logs only JSON on stdout (Tesseract's stderr included), and exits
+// 0 promptly on SIGTERM.
+func TestBinary(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "readocr")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--port", "0", "--log-level", "debug")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OMP_THREAD_LIMIT=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	stdout, _ := cmd.StdoutPipe()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	lines := make(chan string, 1000)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var port string
+	var all []string
+	for port == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("exited early: %s %s", strings.Join(all, "\n"), stderr.String())
+			}
+			all = append(all, l)
+			var rec struct{ Msg, Addr string }
+			json.Unmarshal([]byte(l), &rec)
+			if rec.Msg == "listening" {
+				port = rec.Addr[strings.LastIndex(rec.Addr, ":")+1:]
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no listening line")
+		}
+	}
+	environ, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(environ, []byte("OMP_THREAD_LIMIT=1\x00")) {
+		t.Error("the service runs without OMP_THREAD_LIMIT=1")
+	}
+	base := "http://127.0.0.1:" + port
+	waitReady(t, base)
+	// A truncated PNG makes Leptonica print to stderr.
+	if s, _ := postImage(t, base, testimages.Get(t, "truncated.png").Bytes); s != 422 {
+		t.Errorf("truncated png: %d", s)
+	}
+	if s, body := postImage(t, base, testimages.Get(t, "gos_001-helloworld.png").Bytes); s != 200 || !strings.Contains(body, "Hello, World!") {
+		t.Errorf("helloworld: %d %s", s, body)
+	}
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	for l := range lines {
+		all = append(all, l)
+	}
+	err = cmd.Wait()
+	if err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to stop", d)
+	}
+	var tesseractLines int
+	for _, l := range all {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("stdout line is not JSON: %q", l)
+		}
+		if rec["component"] == "tesseract" {
+			tesseractLines++
+		}
+	}
+	if tesseractLines == 0 {
+		t.Errorf("Leptonica's error did not reach the log as a record:\n%s", strings.Join(all, "\n"))
+	}
+	if strings.TrimSpace(stderr.String()) != "" {
+		t.Errorf("stderr is not empty: %q", stderr.String())
+	}
+}
