@@ -1,3 +1,5 @@
+//go:build !tesseract_static
+
 package gosseract
 
 // #cgo CXXFLAGS: -std=c++0x

@@ -29,6 +29,9 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
+		os.Exit(healthcheck(os.Getenv))
+	}
 	ensureSingleThreadedOpenMP()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -39,6 +42,27 @@ func main() {
 		fmt.Fprintln(os.Stdout, `{"level":"ERROR","msg":"exiting","err":`+strconv.Quote(err.Error())+`}`)
 		os.Exit(1)
 	}
+}
+
+// healthcheck is the container's HEALTHCHECK (the image has no shell or curl): it asks the
+// server on $PORT whether it is ready and exits 0 or 1.
+func healthcheck(getenv func(string) string) int {
+	port := getenv("PORT")
+	if port == "" {
+		port = "4000"
+	}
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://127.0.0.1:" + port + "/readyz")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, "readyz:", resp.Status)
+		return 1
+	}
+	return 0
 }
 
 // ensureSingleThreadedOpenMP re-executes the process with OMP_THREAD_LIMIT=1 when it is unset.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Makes sure a Docker engine answers. A running engine is used as it is. Otherwise, as root on
+# Debian/Ubuntu, docker.io is installed if missing and dockerd is started: through systemd where
+# it runs, else in the background with its log under $HOME/.cache/readocr (CI machines and
+# containers have no systemd).
+set -euo pipefail
+docker info >/dev/null 2>&1 && exit 0
+
+if ! command -v dockerd >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "No Docker engine: install Docker (https://docs.docker.com/engine/install/) and start it." >&2
+    exit 1
+  fi
+  echo "Installing docker.io"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker.io >/dev/null
+fi
+
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  ${SUDO:-} systemctl start docker
+else
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "dockerd is installed but not running, and starting it needs root." >&2
+    exit 1
+  fi
+  log="$HOME/.cache/readocr/dockerd.log"
+  mkdir -p "$(dirname "$log")"
+  echo "Starting dockerd (log: $log)"
+  nohup dockerd >"$log" 2>&1 &
+fi
+for _ in $(seq 1 60); do
+  docker info >/dev/null 2>&1 && exit 0
+  sleep 1
+done
+echo "dockerd did not come up; see ${log:-journalctl -u docker}" >&2
+exit 1
