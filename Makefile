@@ -44,9 +44,32 @@ fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzConfig -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench
-bench: build ## throughput and RSS: service vs gosseract limit vs CLI baseline, written to docs/benchmarks.md
+bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container when Docker runs), to docs/benchmarks.md
 	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
-	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -out docs/benchmarks.md
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -out docs/benchmarks.md \
+	  $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
+
+IMAGE ?= readocr
+TAG   ?= $(VERSION)
+# The classic builder where BuildKit's buildx plugin is missing (Debian's docker.io).
+DOCKER_BUILD := $(shell docker buildx version >/dev/null 2>&1 && echo "docker build" || echo "DOCKER_BUILDKIT=0 docker build")
+
+.PHONY: image
+image: ## build the container image $(IMAGE):$(TAG) (starts a Docker engine, makes base images if it cannot pull)
+	@hack/docker-engine.sh
+	@hack/base-images.sh golang:1.26-bookworm
+	$(DOCKER_BUILD) -q -t $(IMAGE):$(TAG) --build-arg VERSION=$(TAG) \
+	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
+	@docker image inspect -f '{{.Size}}' $(IMAGE):$(TAG) | awk '{printf "$(IMAGE):$(TAG) %.1f MB\n", $$1/1e6}'
+
+.PHONY: run-image
+run-image: image ## run the image on :$(PORT) with the restrictions a cluster applies
+	docker run --rm -p $(PORT):4000 --read-only --cap-drop ALL --security-opt no-new-privileges \
+	  --memory 1g --cpus 2 $(IMAGE):$(TAG)
+
+.PHONY: test-image
+test-image: image ## build the image and test it on the Docker engine
+	READOCR_IMAGE=$(IMAGE):$(TAG) $(GO) test -count=1 -v ./test/container
 
 .PHONY: clean
 clean: ## remove build output

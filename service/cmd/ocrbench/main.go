@@ -32,7 +32,7 @@ import (
 
 	"github.com/otiai10/gosseract/v2"
 
-	"github.com/readocr/readocr/service/internal/testimages"
+	"github.com/readocr/readocr/internal/testimages"
 )
 
 // mix is the 640x480 page mix: the same page in six formats plus the original scan.
@@ -66,6 +66,7 @@ func main() {
 	conc := flag.Int("c", 2*runtime.NumCPU(), "concurrent HTTP clients in the service mode")
 	soak := flag.Int("soak", 0, "requests in the RSS soak (0: skip)")
 	out := flag.String("out", "", "also write the Markdown report here")
+	img := flag.String("image", "", "also measure this container image (docker)")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 
@@ -90,11 +91,13 @@ func main() {
 	}
 	results = append(results, r)
 	log.Info("mode 2/3: service under HTTP load")
-	svc, soakRows, err := runService(log, *server, images, *n, *conc, *soak)
+	native, err := startNative(log, *server)
 	if err != nil {
 		log.Error("service", "err", err)
 		os.Exit(1)
 	}
+	svc, soakRows := runService(log, native, images, *n, *conc, *soak)
+	native.stop()
 	results = append(results, svc)
 	log.Info("mode 3/3: tesseract CLI process per image")
 	cli, err := runCLI(images, *n, workers)
@@ -104,7 +107,23 @@ func main() {
 	}
 	results = append(results, cli)
 
-	report := render(results, soakRows, *n, workers, *conc)
+	var ctr *containerRow
+	if *img != "" {
+		log.Info("container: the same load through the image", "image", *img)
+		t, err := startContainer(*img, workers)
+		if err != nil {
+			log.Error("container", "err", err)
+			os.Exit(1)
+		}
+		idle := procStatus(t.pid, "VmRSS")
+		r, _ := runService(log, t, images, *n, *conc, 0)
+		t.stop()
+		size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", *img).Output()
+		sizeBytes, _ := strconv.ParseInt(strings.TrimSpace(string(size)), 10, 64)
+		ctr = &containerRow{image: *img, sizeBytes: sizeBytes, startup: t.startup, idleRSSKiB: idle, result: r}
+	}
+
+	report := render(results, soakRows, ctr, *n, workers, *conc)
 	fmt.Print(report)
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
@@ -205,11 +224,20 @@ func limitInChild(n int) (result, error) {
 	return r, json.Unmarshal(outb, &r)
 }
 
-// runService starts the readocr binary, loads it with conc clients, and optionally soaks it.
-func runService(log *slog.Logger, bin string, images []page, n, conc, soak int) (result, []soakRow, error) {
+// target is a running service under test.
+type target struct {
+	name    string
+	base    string
+	pid     int // on this host (a container's process is visible here too)
+	startup time.Duration
+	stop    func()
+}
+
+// startNative runs the readocr binary on a free port, its log in a temporary file.
+func startNative(log *slog.Logger, bin string) (target, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return result{}, nil, err
+		return target{}, err
 	}
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
@@ -217,28 +245,68 @@ func runService(log *slog.Logger, bin string, images []page, n, conc, soak int) 
 	cmd.Env = os.Environ() // the service sets OMP_THREAD_LIMIT=1 itself
 	logFile, err := os.CreateTemp("", "ocrbench-service-*.log")
 	if err != nil {
-		return result{}, nil, err
+		return target{}, err
 	}
-	defer logFile.Close()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	log.Info("service log", "path", logFile.Name())
+	began := time.Now()
 	if err := cmd.Start(); err != nil {
-		return result{}, nil, err
+		return target{}, err
 	}
-	defer func() {
+	t := target{name: "native", base: "http://127.0.0.1:" + port, pid: cmd.Process.Pid, stop: func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
-	}()
-	base := "http://127.0.0.1:" + port
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(base + "/readyz"); err == nil && resp.StatusCode == 200 {
+		logFile.Close()
+	}}
+	if t.startup, err = waitReady(t.base); err != nil {
+		t.stop()
+		return t, err
+	}
+	t.startup = time.Since(began)
+	return t, nil
+}
+
+// startContainer runs the image with the restrictions of a cluster and the same CPUs.
+func startContainer(image string, cpus int) (target, error) {
+	began := time.Now()
+	out, err := exec.Command("docker", "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+		"--cpus", strconv.Itoa(cpus), "-e", "OCR_QUEUE=64", "-p", "127.0.0.1::4000", image).Output()
+	if err != nil {
+		return target{}, fmt.Errorf("docker run: %w", err)
+	}
+	id := strings.TrimSpace(string(out))
+	stop := func() { exec.Command("docker", "rm", "-f", id).Run() }
+	port, err := exec.Command("docker", "port", id, "4000/tcp").Output()
+	if err != nil {
+		stop()
+		return target{}, err
+	}
+	t := target{name: "container", base: "http://" + strings.Split(strings.TrimSpace(string(port)), "\n")[0], stop: stop}
+	if _, err := waitReady(t.base); err != nil {
+		stop()
+		return t, err
+	}
+	t.startup = time.Since(began)
+	pid, _ := exec.Command("docker", "inspect", "-f", "{{.State.Pid}}", id).Output()
+	t.pid, _ = strconv.Atoi(strings.TrimSpace(string(pid)))
+	return t, nil
+}
+
+func waitReady(base string) (time.Duration, error) {
+	began := time.Now()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if resp, err := http.Get(base + "/readyz"); err == nil {
 			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			return result{}, nil, fmt.Errorf("service not ready")
+			if resp.StatusCode == 200 {
+				return time.Since(began), nil
+			}
 		}
 	}
+	return 0, fmt.Errorf("%s not ready after 60s", base)
+}
+
+// runService loads t with conc clients, then optionally soaks it, sampling RSS.
+func runService(log *slog.Logger, t target, images []page, n, conc, soak int) (result, []soakRow) {
 	bodies := make([][]byte, len(images))
 	for i, img := range images {
 		bodies[i] = []byte(`{"image":"` + base64.StdEncoding.EncodeToString(img.data) + `","lang":"eng","config":""}`)
@@ -254,19 +322,20 @@ func runService(log *slog.Logger, bin string, images []page, n, conc, soak int) 
 					if i >= count {
 						return
 					}
-					t := time.Now()
-					resp, err := client.Post(base+"/read_ocr", "application/json", bytes.NewReader(bodies[i%len(bodies)]))
-					if err != nil {
-						errs.Add(1)
-						continue
+					began := time.Now()
+					resp, err := client.Post(t.base+"/read_ocr", "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+					if err == nil {
+						body, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 || !bytes.Contains(body, []byte("quick brown")) {
+							err = fmt.Errorf("status %d", resp.StatusCode)
+						}
 					}
-					body, _ := io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 || !bytes.Contains(body, []byte("quick brown")) {
+					if err != nil {
 						errs.Add(1)
 					}
 					if lat != nil {
-						lat[i] = time.Since(t)
+						lat[i] = time.Since(began)
 					}
 					if d := int(done.Add(1)); progress != nil {
 						progress(d)
@@ -278,33 +347,31 @@ func runService(log *slog.Logger, bin string, images []page, n, conc, soak int) 
 		return int(errs.Load())
 	}
 	load(2*conc, nil, nil) // warm connections and clients
-	pid := cmd.Process.Pid
-	cpu0 := procCPU(pid)
+	cpu0 := procCPU(t.pid)
 	lat := make([]time.Duration, n)
-	start := time.Now()
+	began := time.Now()
 	errs := load(n, lat, nil)
-	res := result{Name: "service: readocr over HTTP", Images: n, Wall: time.Since(start), Latencies: lat,
-		CPU: procCPU(pid) - cpu0, PeakRSSKiB: procStatus(pid, "VmHWM"), Errors: errs}
+	res := result{Name: "service: readocr over HTTP (" + t.name + ")", Images: n, Wall: time.Since(began), Latencies: lat,
+		CPU: procCPU(t.pid) - cpu0, PeakRSSKiB: procStatus(t.pid, "VmHWM"), Errors: errs}
 
 	var rows []soakRow
 	if soak > 0 {
 		step := max(soak/10, 1)
-		rows = append(rows, soakRow{0, procStatus(pid, "VmRSS")})
+		rows = append(rows, soakRow{0, procStatus(t.pid, "VmRSS")})
 		var mu sync.Mutex
 		log.Info("soak", "requests", soak)
-		soakErrs := load(soak, nil, func(d int) {
+		res.Errors += load(soak, nil, func(d int) {
 			if d%step == 0 {
-				rss := procStatus(pid, "VmRSS")
+				rss := procStatus(t.pid, "VmRSS")
 				mu.Lock()
 				rows = append(rows, soakRow{d, rss})
 				mu.Unlock()
 				log.Info("soak progress", "done", d, "of", soak, "rss_kib", rss)
 			}
 		})
-		res.Errors += soakErrs
 		slices.SortFunc(rows, func(a, b soakRow) int { return a.done - b.done })
 	}
-	return res, rows, nil
+	return res, rows
 }
 
 type soakRow struct {
@@ -382,7 +449,15 @@ func runCLI(images []page, n, workers int) (result, error) {
 		CPU: cpu, PeakRSSKiB: peak, Errors: int(errs.Load())}, nil
 }
 
-func render(rs []result, soak []soakRow, n, cores, conc int) string {
+type containerRow struct {
+	image      string
+	sizeBytes  int64
+	startup    time.Duration
+	idleRSSKiB int64
+	result     result
+}
+
+func render(rs []result, soak []soakRow, ctr *containerRow, n, cores, conc int) string {
 	var b strings.Builder
 	host, _ := os.Hostname()
 	fmt.Fprintf(&b, "## OCR throughput, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
@@ -398,6 +473,14 @@ func render(rs []result, soak []soakRow, n, cores, conc int) string {
 	fmt.Fprintf(&b, "\nRatios (same run): service/limit throughput **%.2f**, service/CLI throughput **%.2f**, "+
 		"CLI/service CPU per image **%.2f**.\n", svc.perSecond()/limit.perSecond(), svc.perSecond()/cli.perSecond(), cli.cpuMS()/svc.cpuMS())
 	b.WriteString("Peak RSS of the CLI row is the largest single tesseract process; the service's is the whole server.\n")
+	if ctr != nil {
+		r := ctr.result
+		fmt.Fprintf(&b, "\n### Container image\n\n| image | size MB | docker run to /readyz 200 | idle RSS MiB | images/s | p50 ms | p95 ms | CPU ms/image | peak RSS MiB | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		fmt.Fprintf(&b, "| %s | %.1f | %d ms | %.0f | %.1f | %d | %d | %.0f | %.0f | %d |\n", ctr.image, float64(ctr.sizeBytes)/1e6,
+			ctr.startup.Milliseconds(), float64(ctr.idleRSSKiB)/1024, r.perSecond(), r.pct(.5).Milliseconds(), r.pct(.95).Milliseconds(),
+			r.cpuMS(), float64(r.PeakRSSKiB)/1024, r.Errors)
+		fmt.Fprintf(&b, "\nContainer/native throughput (same run, same load, --cpus %d, read-only, no capabilities): **%.2f**.\n", cores, r.perSecond()/svc.perSecond())
+	}
 	if len(soak) > 0 {
 		b.WriteString("\n### Service RSS under sustained load\n\n| requests served | RSS MiB |\n|---:|---:|\n")
 		for _, s := range soak {

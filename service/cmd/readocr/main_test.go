@@ -20,7 +20,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/service/internal/testimages"
+	"github.com/readocr/readocr/internal/testimages"
 )
 
 type syncBuffer struct {
@@ -108,7 +108,21 @@ func TestRunDrainsInFlightRequests(t *testing.T) {
 		s, b := postImage(t, base, img.Bytes)
 		inflight <- result{s, b}
 	}()
-	time.Sleep(50 * time.Millisecond) // let the request reach the engine
+	// Wait until the page is being recognised.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(m), "\nreadocr_running 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never started")
+		}
+	}
 	cancel()
 	time.Sleep(100 * time.Millisecond) // within the drain delay
 	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 503 {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/service/internal/testimages"
+	"github.com/readocr/readocr/internal/testimages"
 )
 
 func TestMetaEndpoints(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"image/png"
 	"testing"
 
-	"github.com/readocr/readocr/service/internal/testimages"
+	"github.com/readocr/readocr/internal/testimages"
 )
 
 const testMaxPixels = 40_000_000

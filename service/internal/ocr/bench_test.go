@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/readocr/readocr/internal/testimages"
 	"github.com/readocr/readocr/service/internal/tessconfig"
-	"github.com/readocr/readocr/service/internal/testimages"
 )
 
 // BenchmarkRecognize compares plain text with text plus layout on one reused client: layout

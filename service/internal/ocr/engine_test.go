@@ -12,9 +12,9 @@ import (
 
 	"github.com/otiai10/gosseract/v2"
 
+	"github.com/readocr/readocr/internal/testimages"
 	"github.com/readocr/readocr/service/internal/cheap"
 	"github.com/readocr/readocr/service/internal/tessconfig"
-	"github.com/readocr/readocr/service/internal/testimages"
 )
 
 func TestMain(m *testing.M) {
