@@ -50,7 +50,7 @@ bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## servi
 	  $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
 
 IMAGE ?= readocr
-TAG   ?= $(VERSION)
+TAG   ?= $(shell cat VERSION)
 # The classic builder where BuildKit's buildx plugin is missing (Debian's docker.io).
 DOCKER_BUILD := $(shell docker buildx version >/dev/null 2>&1 && echo "docker build" || echo "DOCKER_BUILDKIT=0 docker build")
 
@@ -70,6 +70,20 @@ run-image: image ## run the image on :$(PORT) with the restrictions a cluster ap
 .PHONY: test-image
 test-image: image ## build the image and test it on the Docker engine
 	READOCR_IMAGE=$(IMAGE):$(TAG) $(GO) test -count=1 -v ./test/container
+
+.PHONY: manifests
+manifests: ## render manifests/ from the Pulumi program in infra/
+	hack/pulumi/render.sh manifests
+
+.PHONY: manifests-check
+manifests-check: ## fail if manifests/ differs from what infra/ renders
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/pulumi/render.sh $$tmp >/dev/null; \
+	  diff -ru manifests $$tmp && echo "manifests/ is up to date" || \
+	  { echo "manifests/ is stale: run make manifests and commit"; exit 1; }
+
+.PHONY: e2e
+e2e: ## on a real Kubernetes (minikube, or one built here): kubectl apply, rollout under load, pulumi up
+	hack/e2e.sh
 
 .PHONY: clean
 clean: ## remove build output

@@ -122,3 +122,18 @@ func Accuracy(got, want string) float64 {
 	acc := 1 - float64(prev[len(b)])/float64(len(b))
 	return max(acc, 0)
 }
+
+// Must returns the manifest image with the given name, panicking if it is missing: for code
+// outside a test's main goroutine.
+func Must(name string) Image {
+	images, err := Load("")
+	if err != nil {
+		panic(err)
+	}
+	for _, img := range images {
+		if img.Name == name {
+			return img
+		}
+	}
+	panic("no test image " + name)
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// recorder is a pulumi.MockResourceMonitor that keeps every resource's inputs: the tests read
+// the declared objects as plain maps, as the provider would receive them.
+type recorder struct {
+	mu        sync.Mutex
+	resources map[string]map[string]any // "type/name" -> inputs
+}
+
+func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.resources[args.TypeToken+"/"+args.Name] = args.Inputs.Mappable()
+	outputs := args.Inputs.Copy()
+	if args.TypeToken == "docker:index/image:Image" {
+		outputs["imageName"] = resource.NewStringProperty(args.Inputs["imageName"].StringValue() + "@sha256:feed")
+	}
+	return args.Name + "_id", outputs, nil
+}
+
+func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return args.Args, nil
+}
+
+// render runs the program with cfg against the mocks.
+func render(t *testing.T, cfg Config) *recorder {
+	t.Helper()
+	rec := &recorder{resources: map[string]map[string]any{}}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error { return program(ctx, cfg) },
+		pulumi.WithMocks("readocr", "test", rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func (r *recorder) get(t *testing.T, key string) map[string]any {
+	t.Helper()
+	m, ok := r.resources[key]
+	if !ok {
+		keys := make([]string, 0, len(r.resources))
+		for k := range r.resources {
+			keys = append(keys, k)
+		}
+		t.Fatalf("no resource %s; have %v", key, keys)
+	}
+	return m
+}
+
+// at walks a path like "spec.template.spec.containers.0.image" through maps and slices (label
+// keys, which contain dots, are read from the map at their parent's path).
+func at(t *testing.T, v any, path string) any {
+	t.Helper()
+	for _, p := range strings.Split(path, ".") {
+		switch c := v.(type) {
+		case map[string]any:
+			v = c[p]
+		case []any:
+			var i int
+			fmt.Sscan(p, &i)
+			if i >= len(c) {
+				t.Fatalf("%s: index %d out of %d", path, i, len(c))
+			}
+			v = c[i]
+		default:
+			t.Fatalf("%s: cannot descend into %T at %q", path, v, p)
+		}
+	}
+	return v
+}
+
+func expect(t *testing.T, obj map[string]any, want map[string]any) {
+	t.Helper()
+	for path, w := range want {
+		got := at(t, obj, path)
+		if fmt.Sprint(got) != fmt.Sprint(w) {
+			t.Errorf("%s = %v, want %v", path, got, w)
+		}
+	}
+}
+
+const (
+	deployment = "kubernetes:apps/v1:Deployment/readocr"
+	service    = "kubernetes:core/v1:Service/readocr"
+	configMap  = "kubernetes:core/v1:ConfigMap/readocr"
+	account    = "kubernetes:core/v1:ServiceAccount/readocr"
+	pdb        = "kubernetes:policy/v1:PodDisruptionBudget/readocr"
+	hpa        = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler/readocr"
+)
+
+func TestWorkload(t *testing.T) {
+	rec := render(t, DefaultConfig("0.1.0"))
+	dep := rec.get(t, deployment)
+	pod := "spec.template.spec"
+	c := pod + ".containers.0"
+	expect(t, dep, map[string]any{
+		"spec.replicas":                                        3,
+		"spec.strategy.type":                                   "RollingUpdate",
+		"spec.strategy.rollingUpdate.maxSurge":                 1,
+		"spec.strategy.rollingUpdate.maxUnavailable":           0,
+		c + ".image":                                           "readocr:0.1.0",
+		c + ".imagePullPolicy":                                 "IfNotPresent",
+		c + ".ports.0.containerPort":                           4000,
+		c + ".startupProbe.httpGet.path":                       "/readyz",
+		c + ".readinessProbe.httpGet.path":                     "/readyz",
+		c + ".livenessProbe.httpGet.path":                      "/healthz",
+		c + ".resources.requests.cpu":                          "500m",
+		c + ".resources.requests.memory":                       "192Mi",
+		c + ".resources.limits.cpu":                            "2",
+		c + ".resources.limits.memory":                         "512Mi",
+		c + ".env.0.name":                                      "OCR_WORKERS",
+		c + ".env.0.valueFrom.resourceFieldRef.resource":       "limits.cpu",
+		c + ".env.1.name":                                      "GOMAXPROCS",
+		c + ".env.1.valueFrom.resourceFieldRef.resource":       "limits.cpu",
+		c + ".envFrom.0.configMapRef.name":                     "readocr",
+		c + ".lifecycle.preStop.sleep.seconds":                 5,
+		pod + ".terminationGracePeriodSeconds":                 30,
+		pod + ".serviceAccountName":                            "readocr",
+		pod + ".automountServiceAccountToken":                  false,
+		pod + ".topologySpreadConstraints.0.topologyKey":       "kubernetes.io/hostname",
+		pod + ".topologySpreadConstraints.0.whenUnsatisfiable": "ScheduleAnyway",
+		// The restricted Pod Security Standard.
+		pod + ".securityContext.runAsNonRoot":           true,
+		pod + ".securityContext.runAsUser":              65532,
+		pod + ".securityContext.seccompProfile.type":    "RuntimeDefault",
+		c + ".securityContext.allowPrivilegeEscalation": false,
+		c + ".securityContext.capabilities.drop.0":      "ALL",
+		c + ".securityContext.readOnlyRootFilesystem":   true,
+		c + ".securityContext.runAsNonRoot":             true,
+	})
+	// The grace period covers the pre-stop pause and the service's own shutdown timeout.
+	cm := rec.get(t, configMap)
+	expect(t, cm, map[string]any{"data.OMP_THREAD_LIMIT": "1", "data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.GOMEMLIMIT": "256MiB"})
+	if hash := at(t, dep, "spec.template.metadata.annotations").(map[string]any)["readocr.dev/config-hash"]; hash == nil || hash == "" {
+		t.Error("pod template lacks the config hash annotation")
+	}
+
+	expect(t, rec.get(t, service), map[string]any{
+		"spec.type": "NodePort", "spec.ports.0.port": 4000, "spec.ports.0.nodePort": 30400, "spec.ports.0.targetPort": "http",
+	})
+	expect(t, rec.get(t, account), map[string]any{"automountServiceAccountToken": false})
+	expect(t, rec.get(t, pdb), map[string]any{"spec.maxUnavailable": 1})
+	expect(t, rec.get(t, hpa), map[string]any{
+		"spec.minReplicas": 3, "spec.maxReplicas": 10, "spec.scaleTargetRef.name": "readocr",
+		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.averageUtilization": 70,
+	})
+
+	for key, obj := range rec.resources {
+		if !strings.HasPrefix(key, "kubernetes:") || strings.HasPrefix(key, "pulumi:providers") {
+			continue
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		if _, ok := meta["namespace"]; ok {
+			t.Errorf("%s carries a namespace: manifests must apply into any namespace", key)
+		}
+		labels, _ := meta["labels"].(map[string]any)
+		for _, l := range []string{"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version", "app.kubernetes.io/component", "app.kubernetes.io/part-of"} {
+			if labels[l] == nil {
+				t.Errorf("%s lacks the recommended label %s", key, l)
+			}
+		}
+	}
+	if n := len(rec.resources); n != 6 {
+		t.Errorf("%d resources, want 6 (no provider, no image build by default)", n)
+	}
+}
+
+// Selectors must match the pod labels, and must not include the version (it changes).
+func TestSelectorsMatchPods(t *testing.T) {
+	rec := render(t, DefaultConfig("0.1.0"))
+	dep := rec.get(t, deployment)
+	podLabels := at(t, dep, "spec.template.metadata.labels").(map[string]any)
+	for key, sel := range map[string]any{
+		"deployment": at(t, dep, "spec.selector.matchLabels"),
+		"service":    at(t, rec.get(t, service), "spec.selector"),
+		"pdb":        at(t, rec.get(t, pdb), "spec.selector.matchLabels"),
+	} {
+		for k, v := range sel.(map[string]any) {
+			if k == "app.kubernetes.io/version" {
+				t.Errorf("%s selects on the version", key)
+			}
+			if podLabels[k] != v {
+				t.Errorf("%s selector %s=%v does not match the pods (%v)", key, k, v, podLabels[k])
+			}
+		}
+	}
+}
+
+// With build, pulumi-docker builds the Dockerfile into the local engine and its output tag
+// (not the configured string) feeds the Deployment.
+func TestBuildImage(t *testing.T) {
+	cfg := DefaultConfig("0.1.0")
+	cfg.Build = true
+	rec := render(t, cfg)
+	img := rec.get(t, "docker:index/image:Image/readocr")
+	expect(t, img, map[string]any{"imageName": "readocr:0.1.0", "skipPush": true, "build.dockerfile": "../Dockerfile", "build.context": ".."})
+	if got := at(t, rec.get(t, deployment), "spec.template.spec.containers.0.image"); got != "readocr:0.1.0@sha256:feed" {
+		t.Errorf("deployment image %v, want the build's output", got)
+	}
+}
+
+func TestRenderAndNamespaceUseAProvider(t *testing.T) {
+	cfg := DefaultConfig("0.1.0")
+	cfg.RenderDir = "/tmp/out"
+	cfg.Namespace = "ocr-test"
+	rec := render(t, cfg)
+	p := rec.get(t, "pulumi:providers:kubernetes/k8s")
+	expect(t, p, map[string]any{"renderYamlToDirectory": "/tmp/out", "namespace": "ocr-test"})
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, mutate := range []func(*Config){
+		func(c *Config) { c.Replicas = 0 },
+		func(c *Config) { c.MaxReplicas = 2 },
+		func(c *Config) { c.ServiceType = "Ingress" },
+		func(c *Config) { c.Image = "readocr:latest" },
+		func(c *Config) { c.Image = "readocr" },
+	} {
+		c := DefaultConfig("0.1.0")
+		mutate(&c)
+		if err := c.validate(); err == nil {
+			b, _ := json.Marshal(c)
+			t.Errorf("accepted %s", b)
+		}
+	}
+	if err := DefaultConfig("0.1.0").validate(); err != nil {
+		t.Errorf("defaults: %v", err)
+	}
+}
