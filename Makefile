@@ -32,11 +32,15 @@ run: build ## run the service on :$(PORT) (no cluster needed)
 test: deps ## unit and integration tests on real libtesseract, with the race detector
 	$(GO) test -race -count=1 ./...
 
+TOOLS := $(GO) tool -modfile=hack/tools/go.mod
+
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck
-	@out=$$(gofmt -l service third_party); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+lint: ## gofmt, go vet, staticcheck, actionlint, yamllint
+	@out=$$(gofmt -l service infra internal test third_party); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) tool staticcheck ./...
+	$(TOOLS) staticcheck ./...
+	$(TOOLS) actionlint
+	yamllint --strict .
 
 .PHONY: fuzz
 fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
