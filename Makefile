@@ -89,6 +89,18 @@ manifests-check: ## fail if manifests/ differs from what infra/ renders
 e2e: ## on a real Kubernetes (minikube, or one built here): kubectl apply, rollout under load, pulumi up
 	hack/e2e.sh
 
+.PHONY: test-ansible
+test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container
+	hack/ansible-test.sh
+
+.PHONY: ansible-local
+ansible-local: ## run the whole playbook on this machine (CI runners), twice, the second with changed=0
+	cd ansible && ansible-galaxy collection install -r requirements.yml
+	cd ansible && ansible-playbook -i inventory/local.yml site.yml -e docker_source=docker -e minikube_user=$$(id -un)
+	cd ansible && ansible-playbook -i inventory/local.yml site.yml -e docker_source=docker -e minikube_user=$$(id -un) \
+	  | tee /tmp/readocr-ansible-second.log
+	grep -qE 'changed=0 +unreachable=0 +failed=0' /tmp/readocr-ansible-second.log
+
 .PHONY: clean
 clean: ## remove build output
 	rm -rf bin

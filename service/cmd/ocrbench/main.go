@@ -96,8 +96,8 @@ func main() {
 		log.Error("service", "err", err)
 		os.Exit(1)
 	}
-	svc, soakRows := runService(log, native, images, *n, *conc, *soak)
-	native.stop()
+	defer native.stop()
+	svc, _ := runService(log, native, images, *n, *conc, 0)
 	results = append(results, svc)
 	log.Info("mode 3/3: tesseract CLI process per image")
 	cli, err := runCLI(images, *n, workers)
@@ -121,6 +121,12 @@ func main() {
 		size, _ := exec.Command("docker", "image", "inspect", "-f", "{{.Size}}", *img).Output()
 		sizeBytes, _ := strconv.ParseInt(strings.TrimSpace(string(size)), 10, 64)
 		ctr = &containerRow{image: *img, sizeBytes: sizeBytes, startup: t.startup, idleRSSKiB: idle, result: r}
+	}
+
+	// The soak comes last, so that the three throughput modes above ran back to back.
+	var soakRows []soakRow
+	if *soak > 0 {
+		_, soakRows = runService(log, native, images, 0, *conc, *soak)
 	}
 
 	report := render(results, soakRows, ctr, *n, workers, *conc)
