@@ -9,7 +9,7 @@ source "$root/hack/pulumi/tools.sh"
 
 work=$(mktemp -d /tmp/readocr-render.XXXXXX)
 # stack init writes the passphrase salt next to Pulumi.yaml: remove it with the rest.
-trap 'rm -rf "$work" "$root/Pulumi.render.yaml"' EXIT
+trap '[ -n "${KEEP_RENDER:-}" ] || rm -rf "$work"; rm -f "$root/Pulumi.render.yaml"' EXIT
 export PULUMI_BACKEND_URL="file://$work/state"
 mkdir -p "$work/state"
 cd "$root"
@@ -20,9 +20,9 @@ pulumi up --yes --skip-preview --non-interactive --suppress-progress --stack ren
 
 mkdir -p "$out"
 rm -f "$out"/*.yaml
-# The provider writes one file per object under 1-manifests/ (0-crd/ would hold CRDs: none here).
+# The provider writes one file per object under 1-manifest/ (0-crd/ would hold CRDs: none here).
 # Name them by kind so `kubectl apply -f manifests` applies the ConfigMap and ServiceAccount first.
-for f in "$work"/out/1-manifests/*.yaml; do
+for f in "$work"/out/1-manifest/*.yaml; do
   kind=$(sed -n 's/^kind: //p' "$f" | head -1)
   case "$kind" in
     ConfigMap) n=10 ;; ServiceAccount) n=20 ;; Deployment) n=30 ;; Service) n=40 ;;

@@ -73,6 +73,9 @@ func errorFor(err error) *apiError {
 		return &apiError{Status: http.StatusTooManyRequests, Code: "queue_full", Message: msg, RetryAfter: 1}
 	case errors.Is(err, ocr.ErrQueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "queue_timeout", Message: msg, RetryAfter: 2}
+	case errors.Is(err, context.Canceled):
+		// The client went away (nginx's 499): nobody reads this, but the access log shows why.
+		return &apiError{Status: 499, Code: "client_closed_request", Message: "the client closed the connection"}
 	case errors.Is(err, ocr.ErrClosed):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: msg, RetryAfter: 1}
 	}
