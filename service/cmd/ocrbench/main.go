@@ -10,7 +10,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -176,32 +175,22 @@ func runLimit(images []page, n int) result {
 		c.Text() // load the models
 		clients[i] = c
 	}
-	var next atomic.Int64
 	lat := make([]time.Duration, n)
 	var errs atomic.Int64
 	cpu0 := cpuSelf()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				img := images[i%len(images)]
-				if err := c.SetImageFromBytes(img.data); err != nil {
-					errs.Add(1)
-				} else if txt, err := c.Text(); err != nil || !strings.Contains(txt, "quick brown") {
-					errs.Add(1)
-				}
-				c.ClearImage()
-				lat[i] = time.Since(t)
-			}
-		})
-	}
-	wg.Wait()
+	parallel(n, workers, func(w, i int) {
+		c := clients[w]
+		t := time.Now()
+		img := images[i%len(images)]
+		if err := c.SetImageFromBytes(img.data); err != nil {
+			errs.Add(1)
+		} else if txt, err := c.Text(); err != nil || !strings.Contains(txt, "quick brown") {
+			errs.Add(1)
+		}
+		c.ClearImage()
+		lat[i] = time.Since(t)
+	})
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return result{Name: "limit: gosseract, reused client per core", Images: n, Wall: time.Since(start),
@@ -319,37 +308,27 @@ func runService(log *slog.Logger, t target, images []page, n, conc, soak int) (r
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conc}}
 	load := func(count int, lat []time.Duration, progress func(done int)) int {
-		var next, errs, done atomic.Int64
-		var wg sync.WaitGroup
-		for range conc {
-			wg.Go(func() {
-				for {
-					i := int(next.Add(1)) - 1
-					if i >= count {
-						return
-					}
-					began := time.Now()
-					resp, err := client.Post(t.base+"/read_ocr", "application/json", bytes.NewReader(bodies[i%len(bodies)]))
-					if err == nil {
-						body, _ := io.ReadAll(resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 200 || !bytes.Contains(body, []byte("quick brown")) {
-							err = fmt.Errorf("status %d", resp.StatusCode)
-						}
-					}
-					if err != nil {
-						errs.Add(1)
-					}
-					if lat != nil {
-						lat[i] = time.Since(began)
-					}
-					if d := int(done.Add(1)); progress != nil {
-						progress(d)
-					}
+		var errs, done atomic.Int64
+		parallel(count, conc, func(_, i int) {
+			began := time.Now()
+			resp, err := client.Post(t.base+"/read_ocr", "application/json", bytes.NewReader(bodies[i%len(bodies)]))
+			if err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || !bytes.Contains(body, []byte("quick brown")) {
+					err = fmt.Errorf("status %d", resp.StatusCode)
 				}
-			})
-		}
-		wg.Wait()
+			}
+			if err != nil {
+				errs.Add(1)
+			}
+			if lat != nil {
+				lat[i] = time.Since(began)
+			}
+			if d := int(done.Add(1)); progress != nil {
+				progress(d)
+			}
+		})
 		return int(errs.Load())
 	}
 	load(2*conc, nil, nil) // warm connections and clients
@@ -378,6 +357,21 @@ func runService(log *slog.Logger, t target, images []page, n, conc, soak int) (r
 		slices.SortFunc(rows, func(a, b soakRow) int { return a.done - b.done })
 	}
 	return res, rows
+}
+
+// parallel calls f(worker, i) for every i in [0, n) from `workers` goroutines, each taking the
+// next index as it finishes one.
+func parallel(n, workers int, f func(worker, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(w, i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 type soakRow struct {
@@ -418,39 +412,29 @@ func runCLI(images []page, n, workers int) (result, error) {
 	if _, err := exec.LookPath("tesseract"); err != nil {
 		return result{}, fmt.Errorf("the baseline needs the tesseract CLI: %w", err)
 	}
-	var next, errs atomic.Int64
+	var errs atomic.Int64
 	var mu sync.Mutex
 	var cpu time.Duration
 	var peak int64
 	lat := make([]time.Duration, n)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				t := time.Now()
-				cmd := exec.CommandContext(context.Background(), "tesseract", images[i%len(images)].path, "stdout")
-				cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
-				outb, err := cmd.Output()
-				lat[i] = time.Since(t)
-				if err != nil || !bytes.Contains(outb, []byte("quick brown")) {
-					errs.Add(1)
-				}
-				if ps := cmd.ProcessState; ps != nil {
-					ru := ps.SysUsage().(*syscall.Rusage)
-					mu.Lock()
-					cpu += ps.UserTime() + ps.SystemTime()
-					peak = max(peak, ru.Maxrss)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
+	parallel(n, workers, func(_, i int) {
+		t := time.Now()
+		cmd := exec.Command("tesseract", images[i%len(images)].path, "stdout")
+		cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
+		outb, err := cmd.Output()
+		lat[i] = time.Since(t)
+		if err != nil || !bytes.Contains(outb, []byte("quick brown")) {
+			errs.Add(1)
+		}
+		if ps := cmd.ProcessState; ps != nil {
+			ru := ps.SysUsage().(*syscall.Rusage)
+			mu.Lock()
+			cpu += ps.UserTime() + ps.SystemTime()
+			peak = max(peak, ru.Maxrss)
+			mu.Unlock()
+		}
+	})
 	return result{Name: "baseline: tesseract CLI per image", Images: n, Wall: time.Since(start), Latencies: lat,
 		CPU: cpu, PeakRSSKiB: peak, Errors: int(errs.Load())}, nil
 }

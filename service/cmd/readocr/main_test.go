@@ -15,30 +15,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testrun"
 )
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func postImage(t *testing.T, base string, img []byte) (int, string) {
 	t.Helper()
@@ -87,7 +70,7 @@ func TestBadConfigFails(t *testing.T) {
 func TestRunDrainsInFlightRequests(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out syncBuffer
+	var out testrun.Buffer
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	env := map[string]string{"OMP_THREAD_LIMIT": "1", "OCR_WORKERS": "1"}

@@ -5,16 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,46 +20,14 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/readocr/readocr/internal/testrun"
 	"github.com/readocr/readocr/service/api"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/ocr"
 )
 
-func TestMain(m *testing.M) {
-	// OMP_THREAD_LIMIT is read when libtesseract loads: re-run the test binary with it set.
-	if os.Getenv("OMP_THREAD_LIMIT") == "" {
-		cmd := exec.Command(os.Args[0], os.Args[1:]...)
-		cmd.Env = append(os.Environ(), "OMP_THREAD_LIMIT=1")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				os.Exit(exit.ExitCode())
-			}
-			panic(err)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// OMP_THREAD_LIMIT is read when libtesseract loads: the test binary re-runs itself with it.
+func TestMain(m *testing.M) { testrun.MainWithEnv(m, "OMP_THREAD_LIMIT=1") }
 
 type options struct {
 	workers, queue int
@@ -78,7 +42,7 @@ type harness struct {
 	t      *testing.T
 	srv    *Server
 	ts     *httptest.Server
-	logs   *syncBuffer
+	logs   *testrun.Buffer
 	router routers.Router
 	doc    *openapi3.T
 }
@@ -97,7 +61,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.fetchTimeout == 0 {
 		o.fetchTimeout = 2 * time.Second
 	}
-	logs := &syncBuffer{}
+	logs := &testrun.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout, Logger: log})
 	if err != nil {

@@ -13,29 +13,16 @@ import (
 	"github.com/otiai10/gosseract/v2"
 
 	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testrun"
 	"github.com/readocr/readocr/service/internal/cheap"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
+// OMP_THREAD_LIMIT=1 because Tesseract's OpenMP threads make OCR 3.5-6x slower on a shared CPU;
+// glibc's per-thread cache off so that the C heap reading of TestNoCHeapGrowth counts exactly the
+// bytes in use (cached free chunks count as used).
 func TestMain(m *testing.M) {
-	// Both variables are read only when the process starts, so the test binary re-runs itself
-	// with them: OMP_THREAD_LIMIT=1 because Tesseract's OpenMP threads make OCR 3.5-6x slower on
-	// a shared CPU, and glibc's per-thread cache off so that the C heap reading of
-	// TestNoCHeapGrowth counts exactly the bytes in use (cached free chunks count as used).
-	if os.Getenv("READOCR_TEST_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], os.Args[1:]...)
-		cmd.Env = append(os.Environ(), "READOCR_TEST_CHILD=1", "OMP_THREAD_LIMIT=1", "GLIBC_TUNABLES=glibc.malloc.tcache_count=0")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				os.Exit(exit.ExitCode())
-			}
-			panic(err)
-		}
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
+	testrun.MainWithEnv(m, "OMP_THREAD_LIMIT=1", "GLIBC_TUNABLES=glibc.malloc.tcache_count=0")
 }
 
 func newEngine(t testing.TB, cfg Config) *Engine {

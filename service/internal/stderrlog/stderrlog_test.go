@@ -1,32 +1,21 @@
 package stderrlog
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/readocr/readocr/internal/testrun"
 )
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 func TestCaptureLogsStderrLines(t *testing.T) {
-	var out syncBuffer
+	var out testrun.Buffer
 	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	stderrBefore, _ := os.Readlink("/proc/self/fd/2")
 	restore, err := Capture(log)
@@ -48,9 +37,9 @@ func TestCaptureLogsStderrLines(t *testing.T) {
 		t.Errorf("fd 2 still points at the capture pipe %s", target)
 	}
 
-	lines := strings.Split(strings.TrimSpace(out.buf.String()), "\n")
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 2 {
-		t.Fatalf("got %d log lines: %q", len(lines), out.buf.String())
+		t.Fatalf("got %d log lines: %q", len(lines), out.String())
 	}
 	var rec struct{ Msg, Component, Level string }
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
