@@ -35,6 +35,11 @@ else
   ts "cluster up in $(( $(date +%s) - up0 ))s: $(kubectl get nodes --no-headers)"
   hack/k8s/load-image.sh "$image" "$next" >/dev/null
   export E2E_NODE_IP=$NODE_IP E2E_CLUSTERIP=1
+  # The tests talk to the cluster through a kubeconfig written the way CD writes it.
+  KUBECONFIG_DATA=$(cat "$KUBECONFIG") KUBECONFIG=$(mktemp -d)/config
+  export KUBECONFIG_DATA KUBECONFIG
+  hack/ci/kubeconfig.sh
+  unset KUBECONFIG_DATA
 fi
 
 export E2E_IMAGE=$image E2E_NEXT_IMAGE=$next

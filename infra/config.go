@@ -34,7 +34,7 @@ func DefaultConfig(version string) Config {
 		ServiceType: "NodePort",
 		NodePort:    30400,
 		// Measured (docs/benchmarks.md): ~110 MiB RSS with two workers and eng under load,
-		// ~75 MiB idle; one worker per CPU of the limit.
+		// 52 MiB idle; one worker per CPU of the limit.
 		CPURequest:  "500m",
 		CPULimit:    "2",
 		MemRequest:  "192Mi",
