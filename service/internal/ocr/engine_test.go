@@ -321,7 +321,7 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrQueueTimeout) {
 		t.Fatalf("queued behind a busy worker: %v, want ErrQueueTimeout", err)
 	}
-	if d := time.Since(start); d < 40*time.Millisecond || d > time.Second {
+	if d := time.Since(start); d < 40*time.Millisecond || d > 3*time.Second {
 		t.Errorf("queue timeout after %v, want ~50ms", d)
 	}
 	e.admit <- struct{}{}
@@ -356,19 +356,23 @@ func TestCloseWaitsForRunningRequest(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The request gives its client back a moment before Recognize returns to the goroutine, so
+	// the proof that Close waited is the engine's state when Close returns: the in-flight client
+	// is already closed. Had Close not waited, that client would still be counted (it is only
+	// closed when the request puts it back).
+	if s := e.Stats(); s.Clients != 0 {
+		t.Errorf("Close returned with %d clients open (the in-flight one not back yet?); want 0", s.Clients)
+	}
+	if e.Ready() {
+		t.Error("closed engine reports ready")
+	}
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("in-flight request failed during Close: %v", err)
 		}
-	default:
-		t.Fatal("Close returned before the running request finished")
-	}
-	if e.Ready() {
-		t.Error("closed engine reports ready")
-	}
-	if s := e.Stats(); s.Clients != 0 {
-		t.Errorf("%d clients left after Close", s.Clients)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the in-flight request never returned")
 	}
 }
 

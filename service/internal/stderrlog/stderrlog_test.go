@@ -30,7 +30,7 @@ func TestCaptureLogsStderrLines(t *testing.T) {
 	runtime.GC()
 	start := time.Now()
 	restore()
-	if d := time.Since(start); d > 500*time.Millisecond {
+	if d := time.Since(start); d > 3*time.Second { // the bug hung for good
 		t.Errorf("restore took %v: stderr was not put back", d)
 	}
 	if target, _ := os.Readlink("/proc/self/fd/2"); strings.HasPrefix(target, "pipe:") && target != stderrBefore {
