@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"image/png"
 	"testing"
@@ -85,6 +86,28 @@ func Rotate(tb testing.TB, img Image, deg int) []byte {
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, rotated); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// Tiled returns n x n copies of img side by side as one PNG: a page that takes n² times as
+// long to recognise, for tests that need OCR still running when something else happens.
+func Tiled(tb testing.TB, img Image, n int) []byte {
+	tb.Helper()
+	decoded, err := imaging.Decode(bytes.NewReader(img.Bytes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, h := decoded.Bounds().Dx(), decoded.Bounds().Dy()
+	page := imaging.New(w*n, h*n, color.White)
+	for x := range n {
+		for y := range n {
+			page = imaging.Paste(page, decoded, image.Pt(x*w, y*h))
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, page); err != nil {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()

@@ -6,12 +6,15 @@ package gosseract
 // #include "tessbridge.h"
 import "C"
 import (
+	"context"
+	"errors"
 	"fmt"
 	"image"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -71,6 +74,10 @@ type Client struct {
 	// readocr: pixApplied is true once the current pixImage was handed to Tesseract, so that
 	// GetBoundingBoxesVerbose followed by Text() recognises the page once, not twice.
 	pixApplied bool
+
+	// readocr: recognized is true once RecognizeContext recognised the current image, so that
+	// the bounding-box calls read its results instead of recognising the page again.
+	recognized bool
 }
 
 // NewClient construct new Client. It's due to caller to Close this client.
@@ -131,6 +138,7 @@ func (client *Client) SetImage(imagepath string) error {
 	img := C.CreatePixImageByFilePath(p)
 	client.pixImage = img
 	client.pixApplied = false
+	client.recognized = false
 	if img == nil {
 		return fmt.Errorf("leptonica could not read the image file")
 	}
@@ -156,6 +164,7 @@ func (client *Client) SetImageFromBytes(data []byte) error {
 	img := C.CreatePixImageFromBytes((*C.uchar)(unsafe.Pointer(&data[0])), C.int(len(data)))
 	client.pixImage = img
 	client.pixApplied = false
+	client.recognized = false
 	if img == nil {
 		// readocr: Leptonica could not decode the bytes; without this, Text() ran on no image.
 		return fmt.Errorf("leptonica could not decode the image data")
@@ -239,6 +248,7 @@ func (client *Client) ClearImage() {
 		client.pixImage = nil
 	}
 	client.pixApplied = false
+	client.recognized = false
 }
 
 // Initialized reports whether Tesseract has been initialised (models loaded) for this client.
@@ -291,6 +301,7 @@ func (client *Client) init() error {
 		if !client.pixApplied {
 			C.SetPixImage(client.api, client.pixImage)
 			client.pixApplied = true
+			client.recognized = false
 		}
 		return nil
 	}
@@ -335,6 +346,7 @@ func (client *Client) init() error {
 
 	C.SetPixImage(client.api, client.pixImage)
 	client.pixApplied = true
+	client.recognized = false
 
 	client.shouldInit = false
 
@@ -375,6 +387,53 @@ func (client *Client) setVariablesToInitializedAPIIfNeeded() error {
 	}
 
 	return nil
+}
+
+// ErrRecognitionFailed is returned by RecognizeContext when Tesseract could not recognise the
+// page for a reason other than the context (e.g. no layout could be found).
+var ErrRecognitionFailed = errors.New("gosseract: recognition failed")
+
+// RecognizeContext recognises the current image, stopping early when ctx is done: Tesseract
+// checks for cancellation between words, so a cancelled page stops within milliseconds and
+// RecognizeContext returns ctx.Err(). After it succeeds, Text and the bounding-box calls read
+// its results without recognising the page again. After it fails, set a new image.
+// readocr: upstream cannot interrupt a page; this passes a cancel callback via ETEXT_DESC.
+func (client *Client) RecognizeContext(ctx context.Context) error {
+	if err := client.init(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The flag lives in C memory: Tesseract reads it from C while Go may set it.
+	cancel := (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
+	defer C.free(unsafe.Pointer(cancel))
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		atomic.StoreInt32((*int32)(unsafe.Pointer(cancel)), 1)
+	})
+	rc := C.RecognizeCancellable(client.api, cancel)
+	if !stop() {
+		<-fired // the callback ran or is running: let it finish before the flag is freed
+	}
+	// A cancelled page is reported by the flag, whatever Recognize returned (its words are fakes).
+	if rc != 0 || atomic.LoadInt32((*int32)(unsafe.Pointer(cancel))) != 0 {
+		client.recognized = false
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return ErrRecognitionFailed
+	}
+	client.recognized = true
+	return nil
+}
+
+func cBool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Text finally initialize tesseract::TessBaseAPI, execute OCR and extract text detected as string.
@@ -419,7 +478,7 @@ func (client *Client) GetBoundingBoxes(level PageIteratorLevel) (out []BoundingB
 	if err = client.init(); err != nil {
 		return
 	}
-	boxArray := C.GetBoundingBoxes(client.api, C.int(level))
+	boxArray := C.GetBoundingBoxes(client.api, C.int(level), cBool(client.recognized))
 	length := int(boxArray.length)
 	defer C.free(unsafe.Pointer(boxArray.boxes))
 	defer C.free(unsafe.Pointer(boxArray))
@@ -461,7 +520,7 @@ func (client *Client) GetBoundingBoxesVerbose() (out []BoundingBox, err error) {
 	if err = client.init(); err != nil {
 		return
 	}
-	boxArray := C.GetBoundingBoxesVerbose(client.api)
+	boxArray := C.GetBoundingBoxesVerbose(client.api, cBool(client.recognized))
 	length := int(boxArray.length)
 	defer C.free(unsafe.Pointer(boxArray.boxes))
 	defer C.free(unsafe.Pointer(boxArray))

@@ -4,6 +4,7 @@
 #else
 #include <leptonica/allheaders.h>
 #include <tesseract/baseapi.h>
+#include <tesseract/ocrclass.h>
 #endif
 
 #include <stdio.h>
@@ -98,6 +99,22 @@ int GetPageSegMode(TessBaseAPI a) {
     return api->GetPageSegMode();
 }
 
+// readocr: Tesseract asks ETEXT_DESC's cancel callback between words; *cancel is set (atomically)
+// by another thread to stop recognition of the page early.
+static bool cancelRequested(void* cancel, int words) {
+    (void)words;
+    return __atomic_load_n((int*)cancel, __ATOMIC_RELAXED) != 0;
+}
+
+// readocr: returns 0 when the page was recognised, -1 when it failed or was cancelled.
+int RecognizeCancellable(TessBaseAPI a, int* cancel) {
+    tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
+    tesseract::ETEXT_DESC monitor;
+    monitor.cancel = cancelRequested;
+    monitor.cancel_this = cancel;
+    return api->Recognize(&monitor);
+}
+
 char* UTF8Text(TessBaseAPI a) {
     tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
     return api->GetUTF8Text();
@@ -125,7 +142,7 @@ char* HOCRText(TessBaseAPI a) {
     return api->GetHOCRText(0);
 }
 
-bounding_boxes* GetBoundingBoxesVerbose(TessBaseAPI a) {
+bounding_boxes* GetBoundingBoxesVerbose(TessBaseAPI a, int recognized) {
     using namespace tesseract;
     tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
     struct bounding_boxes* box_array;
@@ -136,7 +153,9 @@ bounding_boxes* GetBoundingBoxesVerbose(TessBaseAPI a) {
     int capacity = 1000;
     box_array->boxes = (bounding_box*)malloc(capacity * sizeof(bounding_box));
     box_array->length = 0;
-    api->Recognize(NULL);
+    if (!recognized) {  // readocr: RecognizeCancellable already did
+        api->Recognize(NULL);
+    }
     int block_num = 0;
     int par_num = 0;
     int line_num = 0;
@@ -191,7 +210,7 @@ bounding_boxes* GetBoundingBoxesVerbose(TessBaseAPI a) {
     return box_array;
 }
 
-bounding_boxes* GetBoundingBoxes(TessBaseAPI a, int pageIteratorLevel) {
+bounding_boxes* GetBoundingBoxes(TessBaseAPI a, int pageIteratorLevel, int recognized) {
     tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
     struct bounding_boxes* box_array;
     box_array = (bounding_boxes*)malloc(sizeof(bounding_boxes));
@@ -201,7 +220,9 @@ bounding_boxes* GetBoundingBoxes(TessBaseAPI a, int pageIteratorLevel) {
     int capacity = 1000;
     box_array->boxes = (bounding_box*)malloc(capacity * sizeof(bounding_box));
     box_array->length = 0;
-    api->Recognize(NULL);
+    if (!recognized) {  // readocr: RecognizeCancellable already did
+        api->Recognize(NULL);
+    }
     tesseract::ResultIterator* ri = api->GetIterator();
     tesseract::PageIteratorLevel level = (tesseract::PageIteratorLevel)pageIteratorLevel;
 

@@ -122,8 +122,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	// Requests derive from this context, so that pages still being recognised when the shutdown
+	// time is up can be stopped rather than abandoned.
+	requestsCtx, stopRequests := context.WithCancelCause(context.Background())
+	defer stopRequests(nil)
 	httpServer := &http.Server{
 		Handler:           srv,
+		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       cfg.RequestTimeout,
 		IdleTimeout:       2 * time.Minute,
@@ -159,10 +164,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	time.Sleep(cfg.DrainDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	closeCtx := shutdownCtx
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		log.Warn("in-flight requests cut off", "err", err)
+		// Time is up: stop the pages still being recognised (between words, within milliseconds)
+		// so that the engine closes cleanly and their clients get an answer.
+		log.Warn("shutdown time is up: stopping the requests still running", "err", err, "running", engine.Stats().Running)
+		stopRequests(ocr.ErrClosed) // answered as 503 not_ready: another replica can take it
+		var cancelClose context.CancelFunc
+		closeCtx, cancelClose = context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelClose()
 	}
-	if err := engine.Close(shutdownCtx); err != nil {
+	if err := engine.Close(closeCtx); err != nil {
 		log.Warn("OCR engine did not stop in time", "err", err)
 	}
 	log.Info("stopped")

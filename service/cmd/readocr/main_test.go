@@ -128,6 +128,71 @@ func TestRunDrainsInFlightRequests(t *testing.T) {
 	}
 }
 
+// SIGTERM while a page is being read that will not finish within --shutdown-timeout: when the
+// time is up the page is stopped between words, its client gets 503 not_ready (to retry on
+// another replica) instead of a cut connection, the engine closes cleanly and run returns nil.
+func TestRunStopsPagesPastShutdownTimeout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out testrun.Buffer
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	env := map[string]string{"OMP_THREAD_LIMIT": "1", "OCR_WORKERS": "1", "OCR_MAX_IMAGE_BYTES": "33554432"}
+	go func() {
+		done <- run(ctx, []string{"--port", "0", "--capture-stderr=false", "--shutdown-timeout", "200ms"}, func(k string) string { return env[k] }, &out, ready)
+	}()
+	addr := <-ready
+	base := "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
+	waitReady(t, base)
+
+	slow := testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3) // ~2.3 s of OCR here
+	type result struct {
+		status int
+		body   string
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		s, b := postImage(t, base, slow)
+		inflight <- result{s, b}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(m), "\nreadocr_running 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the request never started")
+		}
+	}
+	cancel()
+	r := <-inflight
+	if r.status != 503 || !strings.Contains(r.body, `"not_ready"`) {
+		t.Errorf("page cut off by the shutdown: %d %s, want 503 not_ready", r.status, r.body)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after shutdown")
+	}
+	logs := out.String()
+	for _, want := range []string{"shutdown time is up", `"msg":"stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q in the logs:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "did not stop in time") {
+		t.Errorf("the engine did not close cleanly:\n%s", logs)
+	}
+}
+
 // The real binary, started the way a user would without OMP_THREAD_LIMIT: it re-executes
 // itself with the variable, logs only JSON on stdout (Tesseract's stderr included), and exits
 // 0 promptly on SIGTERM.

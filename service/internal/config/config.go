@@ -57,7 +57,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&c.TessdataDir, "tessdata", env.str("TESSDATA_PREFIX", ""), "directory of .traineddata files; default: the distribution's [$TESSDATA_PREFIX]")
 	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", env.int64("OCR_MAX_IMAGE_BYTES", 20<<20), "largest image accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
 	fs.Int64Var(&c.MaxPixels, "max-pixels", env.int64("OCR_MAX_PIXELS", 40_000_000), "largest image in pixels (width x height) [$OCR_MAX_PIXELS]")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", env.duration("OCR_REQUEST_TIMEOUT", 60*time.Second), "budget of one request: reading, fetching and queueing [$OCR_REQUEST_TIMEOUT]")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", env.duration("OCR_REQUEST_TIMEOUT", 60*time.Second), "budget of one request: reading, fetching, queueing and recognition [$OCR_REQUEST_TIMEOUT]")
 	fs.DurationVar(&c.FetchTimeout, "fetch-timeout", env.duration("OCR_FETCH_TIMEOUT", 10*time.Second), "whole download of an image URL [$OCR_FETCH_TIMEOUT]")
 	fs.DurationVar(&c.FetchConnect, "fetch-connect-timeout", env.duration("OCR_FETCH_CONNECT_TIMEOUT", 3*time.Second), "TCP and TLS connect of an image URL [$OCR_FETCH_CONNECT_TIMEOUT]")
 	fs.IntVar(&c.FetchRedirects, "fetch-max-redirects", env.int("OCR_FETCH_MAX_REDIRECTS", 3), "redirects followed per image URL [$OCR_FETCH_MAX_REDIRECTS]")

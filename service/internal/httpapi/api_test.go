@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -350,5 +351,65 @@ func TestDrainingIsNotReady(t *testing.T) {
 	// Still serving while the load balancer catches up.
 	if r := h.postJSON(map[string]string{"image": b64(testimages.Get(t, "tjs_simple.pbm").Bytes)}); r.status != 200 {
 		t.Fatalf("read_ocr while draining: %d", r.status)
+	}
+}
+
+// A page stops being recognised as soon as its result cannot be used: the request's time limit
+// ran out (504 ocr_timeout) or the client went away (499 in the access log). Each stop must come
+// well before the page would have finished, measured against the same page read in full.
+func TestSlowPageStops(t *testing.T) {
+	slow := b64(testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3))
+	h := newHarness(t, options{workers: 1, maxImageBytes: 32 << 20})
+	req := func(ctx context.Context, id string) *http.Request {
+		r, _ := http.NewRequestWithContext(ctx, http.MethodPost, h.ts.URL+"/read_ocr", strings.NewReader(`{"image":"`+slow+`"}`))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("X-Request-Id", id)
+		return r
+	}
+	if r := h.do(req(context.Background(), "full")); r.status != 200 {
+		t.Fatalf("slow page in full: %d %s", r.status, r.body)
+	}
+	full := accessLine(t, h, "full")["ocr_ms"].(float64)
+	t.Logf("the slow page takes %.0f ms in full", full)
+
+	t.Run("client leaves", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(full/4)*time.Millisecond)
+		defer cancel()
+		if resp, err := http.DefaultClient.Do(req(ctx, "gone")); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the request finished (%d) before the client left", resp.StatusCode)
+		}
+		rec := accessLine(t, h, "gone")
+		if rec["status"] != 499.0 || rec["error"] != "client_closed_request" {
+			t.Errorf("access line %v, want status 499 client_closed_request", rec)
+		}
+		if ocr := rec["ocr_ms"].(float64); ocr > full/2 {
+			t.Errorf("OCR ran %.0f ms for a client that left after %.0f ms (%.0f ms in full)", ocr, full/4, full)
+		}
+	})
+	t.Run("time limit", func(t *testing.T) {
+		h := newHarness(t, options{workers: 1, maxImageBytes: 32 << 20, requestTimeout: time.Duration(full/4) * time.Millisecond})
+		r := h.postJSON(map[string]string{"image": slow})
+		if r.status != 504 || r.errorCode(t) != "ocr_timeout" {
+			t.Fatalf("page past the request time limit: %d %s, want 504 ocr_timeout", r.status, r.body)
+		}
+	})
+}
+
+// accessLine waits for the access log line of request id and returns it.
+func accessLine(t *testing.T, h *harness, id string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		for _, line := range strings.Split(h.logs.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "request" && rec["request_id"] == id {
+				return rec
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access line for request %s in:\n%s", id, h.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

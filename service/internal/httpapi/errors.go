@@ -71,6 +71,10 @@ func errorFor(err error) *apiError {
 		return &apiError{Status: http.StatusBadGateway, Code: "fetch_failed", Message: msg}
 	case errors.Is(err, ocr.ErrBusy):
 		return &apiError{Status: http.StatusTooManyRequests, Code: "queue_full", Message: msg, RetryAfter: 1}
+	case errors.Is(err, ocr.ErrStopped) && errors.Is(err, context.DeadlineExceeded):
+		// Retrying the same page would take as long again: no Retry-After.
+		return &apiError{Status: http.StatusGatewayTimeout, Code: "ocr_timeout",
+			Message: "the page was not recognised within the request time limit (request-timeout)"}
 	case errors.Is(err, ocr.ErrQueueTimeout), errors.Is(err, context.DeadlineExceeded):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "queue_timeout", Message: msg, RetryAfter: 2}
 	case errors.Is(err, context.Canceled):

@@ -38,6 +38,8 @@ func TestErrorFor(t *testing.T) {
 		{ocr.ErrBusy, 429, "queue_full"},
 		{ocr.ErrQueueTimeout, 503, "queue_timeout"},
 		{context.DeadlineExceeded, 503, "queue_timeout"},
+		{fmt.Errorf("%w: %w", ocr.ErrStopped, context.DeadlineExceeded), 504, "ocr_timeout"},
+		{fmt.Errorf("%w: %w", ocr.ErrStopped, context.Canceled), 499, "client_closed_request"},
 		{context.Canceled, 499, "client_closed_request"},
 		{ocr.ErrClosed, 503, "not_ready"},
 		{fmt.Errorf("something else"), 500, "internal"},

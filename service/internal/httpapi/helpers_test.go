@@ -35,6 +35,7 @@ type options struct {
 	allowPrivate   bool
 	maxImageBytes  int64
 	fetchTimeout   time.Duration
+	requestTimeout time.Duration
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -58,6 +59,9 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.maxImageBytes == 0 {
 		o.maxImageBytes = 2 << 20
 	}
+	if o.requestTimeout == 0 {
+		o.requestTimeout = time.Minute
+	}
 	if o.fetchTimeout == 0 {
 		o.fetchTimeout = 2 * time.Second
 	}
@@ -72,7 +76,7 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	fetcher := fetch.New(fetch.Config{ConnectTimeout: time.Second, Timeout: o.fetchTimeout, MaxBytes: o.maxImageBytes,
 		MaxRedirects: 3, AllowPrivate: o.allowPrivate, UserAgent: "test"})
-	srv := NewServer(log, engine, fetcher, Limits{MaxImageBytes: o.maxImageBytes, MaxPixels: 40_000_000, RequestTimeout: time.Minute},
+	srv := NewServer(log, engine, fetcher, Limits{MaxImageBytes: o.maxImageBytes, MaxPixels: 40_000_000, RequestTimeout: o.requestTimeout},
 		"test", prometheus.NewRegistry())
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() {

@@ -33,6 +33,8 @@ var (
 	ErrQueueTimeout = errors.New("timed out waiting for an OCR worker")
 	ErrUndecodable  = errors.New("the image could not be decoded by Leptonica")
 	ErrClosed       = errors.New("the OCR engine is shut down")
+	// ErrStopped wraps ctx's error when the context ended while the page was being recognised.
+	ErrStopped = errors.New("recognition stopped before the page was done")
 )
 
 // DefaultPSM is the tesseract CLI's default page segmentation mode (fully automatic). gosseract
@@ -234,7 +236,7 @@ func (e *Engine) Recognize(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res, err := c.recognize(req)
+	res, err := c.recognize(ctx, req)
 	e.put(c)
 	return res, err
 }
@@ -384,7 +386,7 @@ func (e *Engine) newClient(lang string) (*client, error) {
 
 // recognize runs one page with the request's options and puts every overridden variable
 // back to its default afterwards, so nothing leaks into the next request.
-func (c *client) recognize(req Request) (res Result, err error) {
+func (c *client) recognize(ctx context.Context, req Request) (res Result, err error) {
 	t := c.tess
 	defer t.ClearImage()
 
@@ -412,8 +414,16 @@ func (c *client) recognize(req Request) (res Result, err error) {
 	if err := t.SetImageFromBytes(req.Image); err != nil {
 		return res, fmt.Errorf("%w: %v", ErrUndecodable, err)
 	}
+	// Recognise here, where the page can be stopped between words when ctx ends (client gone,
+	// request budget spent, shutdown cut-off); the calls below read the results.
+	if err := t.RecognizeContext(ctx); err != nil {
+		if ctx.Err() != nil {
+			// The cause says why: the client left, the time ran out, or the server is stopping.
+			return res, fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+		}
+		return res, err
+	}
 	if req.Layout {
-		// Recognises the page; Text() below reuses that result (see third_party/gosseract).
 		boxes, err := t.GetBoundingBoxesVerbose()
 		if err != nil {
 			return res, err

@@ -402,3 +402,62 @@ func TestNoCHeapGrowth(t *testing.T) {
 		t.Errorf("C heap grew by %d bytes over %d pages", growth, n)
 	}
 }
+
+// A page being recognised stops between words when its context ends, long before it would
+// have finished (upstream gosseract could not interrupt a page), and the client it ran on then
+// reads the next page correctly. Times are compared with the same page read in full here.
+func TestRecognitionStopsWhenContextEnds(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	slow := Request{Image: testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	start := time.Now()
+	if _, err := e.Recognize(context.Background(), slow); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(start)
+	t.Logf("the slow page takes %v in full", full.Round(time.Millisecond))
+
+	t.Run("cancel", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			_, err := e.Recognize(ctx, slow)
+			done <- err
+		}()
+		for e.Stats().Running == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(full / 4) // past layout analysis, into the words
+		cancel()
+		cancelled := time.Now()
+		err := <-done
+		took := time.Since(cancelled)
+		t.Logf("stopped %v after cancel", took.Round(time.Millisecond))
+		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled page: %v, want ErrStopped wrapping context.Canceled", err)
+		}
+		// Without cancellation the rest of the page (~3/4 of it) would still run.
+		if took > full/2 {
+			t.Errorf("took %v to stop a page that takes %v in full", took, full)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), full/4)
+		defer cancel()
+		start := time.Now()
+		_, err := e.Recognize(ctx, slow)
+		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("page past its deadline: %v, want ErrStopped wrapping context.DeadlineExceeded", err)
+		}
+		if took := time.Since(start); took > full*3/4 {
+			t.Errorf("a page with a deadline of %v ran for %v (%v in full)", full/4, took, full)
+		}
+	})
+	t.Run("next page", func(t *testing.T) {
+		img := testimages.Get(t, "phototest.tif")
+		got := read(t, e, img.Bytes, "eng", "")
+		if testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+			t.Errorf("after a stopped page: got %q, want %q", got, img.Expected)
+		}
+	})
+}
