@@ -65,131 +65,99 @@ func TestBadConfigFails(t *testing.T) {
 	}
 }
 
-// SIGTERM (here: ctx cancelled) while a page is being read: /readyz turns 503, the request
-// completes with its text, and run returns nil.
-func TestRunDrainsInFlightRequests(t *testing.T) {
+// service is run() in the background, one worker, with a page in flight.
+type service struct {
+	base     string
+	out      *testrun.Buffer
+	stop     context.CancelFunc // SIGTERM
+	done     chan error         // run's result
+	inflight chan result
+}
+
+type result struct {
+	status int
+	body   string
+}
+
+// startWithPageInFlight starts run with args, posts img and returns once the page is being
+// recognised (the running gauge says so).
+func startWithPageInFlight(t *testing.T, env map[string]string, args []string, img []byte) *service {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out testrun.Buffer
+	t.Cleanup(cancel)
+	env["OMP_THREAD_LIMIT"], env["OCR_WORKERS"] = "1", "1"
+	s := &service{out: &testrun.Buffer{}, stop: cancel, done: make(chan error, 1), inflight: make(chan result, 1)}
 	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	env := map[string]string{"OMP_THREAD_LIMIT": "1", "OCR_WORKERS": "1"}
 	go func() {
-		done <- run(ctx, []string{"--port", "0", "--capture-stderr=false", "--drain-delay", "300ms"}, func(k string) string { return env[k] }, &out, ready)
+		s.done <- run(ctx, append([]string{"--port", "0", "--capture-stderr=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
 	}()
 	addr := <-ready
-	base := "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
-	waitReady(t, base)
-
-	img := testimages.Get(t, "eurotext.tif")
-	type result struct {
-		status int
-		body   string
-	}
-	inflight := make(chan result, 1)
+	s.base = "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
+	waitReady(t, s.base)
 	go func() {
-		s, b := postImage(t, base, img.Bytes)
-		inflight <- result{s, b}
+		status, body := postImage(t, s.base, img)
+		s.inflight <- result{status, body}
 	}()
-	// Wait until the page is being recognised.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		resp, err := http.Get(base + "/metrics")
+		resp, err := http.Get(s.base + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
 		m, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if strings.Contains(string(m), "\nreadocr_running 1\n") {
-			break
+			return s
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the request never started")
 		}
 	}
-	cancel()
-	time.Sleep(100 * time.Millisecond) // within the drain delay
-	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 503 {
-		t.Errorf("readyz during drain: %v %v", resp, err)
-	}
-	r := <-inflight
-	if r.status != 200 || !strings.Contains(r.body, "quick") {
-		t.Fatalf("in-flight request during shutdown: %d %s", r.status, r.body)
-	}
+}
+
+// waitStopped checks that run returned nil and logged its last line.
+func (s *service) waitStopped(t *testing.T) {
+	t.Helper()
 	select {
-	case err := <-done:
+	case err := <-s.done:
 		if err != nil {
 			t.Fatalf("run: %v", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after shutdown")
 	}
-	if !strings.Contains(out.String(), `"msg":"stopped"`) {
-		t.Errorf("no stop log in %s", out.String())
+	if !strings.Contains(s.out.String(), `"msg":"stopped"`) {
+		t.Errorf("no stop log in %s", s.out.String())
 	}
+}
+
+// SIGTERM (here: ctx cancelled) while a page is being read: /readyz turns 503, the request
+// completes with its text, and run returns nil.
+func TestRunDrainsInFlightRequests(t *testing.T) {
+	s := startWithPageInFlight(t, map[string]string{}, []string{"--drain-delay", "300ms"}, testimages.Get(t, "eurotext.tif").Bytes)
+	s.stop()
+	time.Sleep(100 * time.Millisecond) // within the drain delay
+	if resp, err := http.Get(s.base + "/readyz"); err != nil || resp.StatusCode != 503 {
+		t.Errorf("readyz during drain: %v %v", resp, err)
+	}
+	if r := <-s.inflight; r.status != 200 || !strings.Contains(r.body, "quick") {
+		t.Fatalf("in-flight request during shutdown: %d %s", r.status, r.body)
+	}
+	s.waitStopped(t)
 }
 
 // SIGTERM while a page is being read that will not finish within --shutdown-timeout: when the
 // time is up the page is stopped between words, its client gets 503 not_ready (to retry on
 // another replica) instead of a cut connection, the engine closes cleanly and run returns nil.
 func TestRunStopsPagesPastShutdownTimeout(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out testrun.Buffer
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	env := map[string]string{"OMP_THREAD_LIMIT": "1", "OCR_WORKERS": "1", "OCR_MAX_IMAGE_BYTES": "33554432"}
-	go func() {
-		done <- run(ctx, []string{"--port", "0", "--capture-stderr=false", "--shutdown-timeout", "200ms"}, func(k string) string { return env[k] }, &out, ready)
-	}()
-	addr := <-ready
-	base := "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
-	waitReady(t, base)
-
 	slow := testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3) // ~2.3 s of OCR here
-	type result struct {
-		status int
-		body   string
-	}
-	inflight := make(chan result, 1)
-	go func() {
-		s, b := postImage(t, base, slow)
-		inflight <- result{s, b}
-	}()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		resp, err := http.Get(base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(m), "\nreadocr_running 1\n") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the request never started")
-		}
-	}
-	cancel()
-	r := <-inflight
-	if r.status != 503 || !strings.Contains(r.body, `"not_ready"`) {
+	s := startWithPageInFlight(t, map[string]string{"OCR_MAX_IMAGE_BYTES": "33554432"}, []string{"--shutdown-timeout", "200ms"}, slow)
+	s.stop()
+	if r := <-s.inflight; r.status != 503 || !strings.Contains(r.body, `"not_ready"`) {
 		t.Errorf("page cut off by the shutdown: %d %s, want 503 not_ready", r.status, r.body)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("run did not return after shutdown")
-	}
-	logs := out.String()
-	for _, want := range []string{"shutdown time is up", `"msg":"stopped"`} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("no %q in the logs:\n%s", want, logs)
-		}
-	}
-	if strings.Contains(logs, "did not stop in time") {
-		t.Errorf("the engine did not close cleanly:\n%s", logs)
+	s.waitStopped(t)
+	if logs := s.out.String(); !strings.Contains(logs, "shutdown time is up") || strings.Contains(logs, "did not stop in time") {
+		t.Errorf("want the page stopped and the engine closed cleanly; logs:\n%s", logs)
 	}
 }
 
