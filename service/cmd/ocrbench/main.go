@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/otiai10/gosseract/v2"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/readocr/readocr/internal/testimages"
 )
@@ -342,16 +344,16 @@ func runService(log *slog.Logger, t target, images []page, n, conc, soak int) (r
 	var rows []soakRow
 	if soak > 0 {
 		step := max(soak/10, 1)
-		rows = append(rows, soakRow{0, procStatus(t.pid, "VmRSS")})
+		rows = append(rows, soakRow{0, procStatus(t.pid, "VmRSS"), cHeap(t.base)})
 		var mu sync.Mutex
 		log.Info("soak", "requests", soak)
 		res.Errors += load(soak, nil, func(d int) {
 			if d%step == 0 {
-				rss := procStatus(t.pid, "VmRSS")
+				row := soakRow{d, procStatus(t.pid, "VmRSS"), cHeap(t.base)}
 				mu.Lock()
-				rows = append(rows, soakRow{d, rss})
+				rows = append(rows, row)
 				mu.Unlock()
-				log.Info("soak progress", "done", d, "of", soak, "rss_kib", rss)
+				log.Info("soak progress", "done", d, "of", soak, "rss_kib", row.rssKiB, "c_heap_bytes", row.cHeap)
 			}
 		})
 		slices.SortFunc(rows, func(a, b soakRow) int { return a.done - b.done })
@@ -377,6 +379,22 @@ func parallel(n, workers int, f func(worker, i int)) {
 type soakRow struct {
 	done   int
 	rssKiB int64
+	cHeap  float64 // bytes malloc'ed and not freed (the service's readocr_c_heap_bytes)
+}
+
+// cHeap reads the service's C heap gauge from /metrics (0 if it cannot).
+func cHeap(base string) float64 {
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if f := families["readocr_c_heap_bytes"]; err == nil && f != nil && len(f.GetMetric()) == 1 {
+		return f.GetMetric()[0].GetGauge().GetValue()
+	}
+	return 0
 }
 
 // procCPU is utime+stime of pid from /proc/pid/stat, in clock ticks of 10 ms.
@@ -472,12 +490,35 @@ func render(rs []result, soak []soakRow, ctr *containerRow, n, cores, conc int) 
 		fmt.Fprintf(&b, "\nContainer/native throughput (same run, same load, --cpus %d, read-only, no capabilities): **%.2f**.\n", cores, r.perSecond()/svc.perSecond())
 	}
 	if len(soak) > 0 {
-		b.WriteString("\n### Service RSS under sustained load\n\n| requests served | RSS MiB |\n|---:|---:|\n")
+		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB | C heap in use MiB |\n|---:|---:|---:|\n")
 		for _, s := range soak {
-			fmt.Fprintf(&b, "| %d | %.1f |\n", s.done, float64(s.rssKiB)/1024)
+			fmt.Fprintf(&b, "| %d | %.1f | %.2f |\n", s.done, float64(s.rssKiB)/1024, s.cHeap/(1<<20))
 		}
-		first, last := soak[min(1, len(soak)-1)], soak[len(soak)-1]
-		fmt.Fprintf(&b, "\nFrom %d to %d requests RSS moved by %+.1f MiB.\n", first.done, last.done, float64(last.rssKiB-first.rssKiB)/1024)
+		// After the first step (warm-up): the range, and the trend of a least-squares line.
+		warm := soak[min(1, len(soak)-1):]
+		lo, hi := warm[0].rssKiB, warm[0].rssKiB
+		var xs, ys []float64
+		for _, s := range warm {
+			lo, hi = min(lo, s.rssKiB), max(hi, s.rssKiB)
+			xs, ys = append(xs, float64(s.done)), append(ys, float64(s.rssKiB)/1024)
+		}
+		first, last := warm[0], warm[len(warm)-1]
+		fmt.Fprintf(&b, "\nFrom %d to %d requests: RSS between %.1f and %.1f MiB, trend %+.2f MiB per 1,000 requests "+
+			"(least squares); C heap in use %.2f -> %.2f MiB.\n", first.done, last.done, float64(lo)/1024, float64(hi)/1024,
+			1000*slope(xs, ys), first.cHeap/(1<<20), last.cHeap/(1<<20))
 	}
 	return b.String()
+}
+
+// slope is the least-squares slope of ys over xs.
+func slope(xs, ys []float64) float64 {
+	n := float64(len(xs))
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx, sy, sxx, sxy = sx+xs[i], sy+ys[i], sxx+xs[i]*xs[i], sxy+xs[i]*ys[i]
+	}
+	if d := n*sxx - sx*sx; d != 0 {
+		return (n*sxy - sx*sy) / d
+	}
+	return 0
 }

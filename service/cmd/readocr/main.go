@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/readocr/readocr/service/internal/cheap"
 	"github.com/readocr/readocr/service/internal/config"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/httpapi"
@@ -100,6 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if v := getenv("OMP_THREAD_LIMIT"); v != "1" {
 		log.Warn("OMP_THREAD_LIMIT is not 1: OCR will be several times slower under load", "OMP_THREAD_LIMIT", v)
+	}
+
+	// One malloc arena per worker keeps resident memory flat under long load (see cheap); an
+	// operator's MALLOC_ARENA_MAX wins.
+	if getenv("MALLOC_ARENA_MAX") == "" && !cheap.LimitArenas(cfg.Workers) {
+		log.Warn("could not limit malloc arenas: resident memory may creep up under long load")
 	}
 
 	engine, err := ocr.New(ocr.Config{
