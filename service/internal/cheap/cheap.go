@@ -15,9 +15,10 @@ func InUse() uint64 {
 // LimitArenas caps glibc's malloc arenas at n. By default glibc may create up to 8 per core,
 // one per thread that meets contention, and Go runs cgo calls on whichever OS thread is free,
 // so Tesseract's per-page allocations spread over many arenas whose freed memory is kept:
-// resident memory creeps up over thousands of pages while the bytes in use stay flat. With one
-// arena per OCR worker it stays flat (docs/benchmarks.md). Call it before any OCR work; it is
-// what MALLOC_ARENA_MAX does, without depending on the environment.
+// resident memory creeps up over thousands of pages while the bytes in use stay flat. One arena
+// per OCR worker, with the engine's periodic Trim, keeps it in a narrow band (README,
+// Benchmarks). Call it before any OCR work; it is what MALLOC_ARENA_MAX does, without depending
+// on the environment.
 func LimitArenas(n int) bool {
 	return C.mallopt(C.M_ARENA_MAX, C.int(max(n, 1))) == 1
 }

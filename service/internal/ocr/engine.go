@@ -41,8 +41,9 @@ var (
 
 // trimEvery is how often (in pages) the freed C heap is given back to the system. glibc keeps
 // what Tesseract frees after each page, spread over its arenas, and resident memory creeps up
-// over thousands of pages although the bytes in use stay flat; trimming after every page made
-// it flat but cost ~5% throughput, every 32 pages costs nothing measurable (docs/benchmarks.md).
+// over thousands of pages although the bytes in use stay flat. Trimming after every page held
+// it flattest but cost ~5-7% throughput; every 32 pages left the service's throughput unchanged
+// in `make bench` (README, Benchmarks).
 const trimEvery = 32
 
 // DefaultPSM is the tesseract CLI's default page segmentation mode (fully automatic). gosseract
