@@ -41,11 +41,14 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint
 	yamllint --strict .
+	hack/gosseract-patch.sh --verify
 
 .PHONY: fuzz
 fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./service/internal/tessconfig
 	$(GO) test -run '^$$' -fuzz FuzzConfig -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+	$(GO) test -run '^$$' -fuzz FuzzJPEG -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+	$(GO) test -run '^$$' -fuzz FuzzGIF -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench
 bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container when Docker runs), to docs/benchmarks.md

@@ -28,6 +28,29 @@ func SidewaysPhoto(tb testing.TB, img Image) []byte {
 	return WithOrientation(buf.Bytes(), 6)
 }
 
+// Oriented returns img as a JPEG stored the way a camera held in EXIF orientation o (1-8)
+// writes it, with that orientation in its EXIF: upright once a reader applies o.
+func Oriented(tb testing.TB, img Image, o int) []byte {
+	tb.Helper()
+	decoded, err := imaging.Decode(bytes.NewReader(img.Bytes))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The inverse of what orientation o asks a viewer to do.
+	stored := map[int]func(image.Image) *image.NRGBA{
+		1: imaging.Clone, 2: imaging.FlipH, 3: imaging.Rotate180, 4: imaging.FlipV,
+		5: imaging.Transpose, 6: imaging.Rotate90, 7: imaging.Transverse, 8: imaging.Rotate270,
+	}[o]
+	if stored == nil {
+		tb.Fatalf("orientation %d", o)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, stored(decoded), &jpeg.Options{Quality: 95}); err != nil {
+		tb.Fatal(err)
+	}
+	return WithOrientation(buf.Bytes(), uint16(o))
+}
+
 // WithOrientation inserts an APP1 Exif segment holding only an Orientation tag after the SOI
 // marker of a JPEG.
 func WithOrientation(jpg []byte, orientation uint16) []byte {

@@ -173,6 +173,27 @@ func (client *Client) SetImageFromBytes(data []byte) error {
 	return nil
 }
 
+// OrientImage turns the current image upright for an EXIF orientation (1-8; 1 is upright): JPEG
+// photos are stored as the camera was held, and Leptonica ignores EXIF.
+// readocr: added; rotating the decoded pix avoids decoding and re-encoding the page in Go.
+func (client *Client) OrientImage(orientation int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	if orientation <= 1 || orientation > 8 {
+		return nil
+	}
+	turned := C.OrientPixImage(client.pixImage, C.int(orientation))
+	if turned == nil {
+		return fmt.Errorf("leptonica could not turn the image (orientation %d)", orientation)
+	}
+	C.DestroyPixImage(client.pixImage)
+	client.pixImage = turned
+	client.pixApplied = false
+	client.recognized = false
+	return nil
+}
+
 // SetLanguage sets languages to use. English as default.
 func (client *Client) SetLanguage(langs ...string) error {
 	if len(langs) == 0 {

@@ -261,6 +261,30 @@ PixImage CreatePixImageFromBytes(unsigned char* data, int size) {
     return (void*)image;
 }
 
+// readocr: returns pix turned upright for an EXIF orientation (2-8), or NULL when Leptonica
+// failed; pix itself is left as it is. Rotating here, on the decoded pix, costs one copy of the
+// page, where decoding, rotating and re-encoding in Go cost three.
+PixImage OrientPixImage(PixImage pix, int orientation) {
+    Pix* src = (Pix*)pix;
+    Pix* flipped = NULL;
+    Pix* out = NULL;
+    switch (orientation) {
+    case 2: return (void*)pixFlipLR(NULL, src);
+    case 3: return (void*)pixRotateOrth(src, 2);
+    case 4: return (void*)pixFlipTB(NULL, src);
+    case 6: return (void*)pixRotateOrth(src, 1);
+    case 8: return (void*)pixRotateOrth(src, 3);
+    case 5:  // transpose: mirror, then a quarter turn counter-clockwise
+    case 7:  // transverse: mirror, then a quarter turn clockwise
+        flipped = pixFlipLR(NULL, src);
+        if (flipped == NULL) return NULL;
+        out = pixRotateOrth(flipped, orientation == 5 ? 3 : 1);
+        pixDestroy(&flipped);
+        return (void*)out;
+    }
+    return (void*)pixClone(src);
+}
+
 void DestroyPixImage(PixImage pix) {
     Pix* img = (Pix*)pix;
     pixDestroy(&img);

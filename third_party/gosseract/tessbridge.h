@@ -39,6 +39,7 @@ const char* GetDataPath();
 
 PixImage CreatePixImageByFilePath(char*);
 PixImage CreatePixImageFromBytes(unsigned char*, int);
+PixImage OrientPixImage(PixImage pix, int orientation);
 void DestroyPixImage(PixImage pix);
 
 #ifdef __cplusplus

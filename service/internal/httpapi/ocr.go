@@ -70,15 +70,15 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	img, err := imageinput.Prepare(in.image, s.limits.MaxPixels)
+	page, err := imageinput.Check(in.image, s.limits.MaxPixels)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	annotate(r, func(a *annotations) { a.Format, a.Width, a.Height = img.Format, img.Width, img.Height })
+	annotate(r, func(a *annotations) { a.Format, a.Width, a.Height = page.Format(), page.Width(), page.Height() })
 
 	start := time.Now()
-	res, err := s.engine.Recognize(ctx, ocr.Request{Image: img.Data, Lang: in.lang, Options: opts, Layout: in.layout})
+	res, err := s.engine.Recognize(ctx, ocr.Request{Page: page, Lang: in.lang, Options: opts, Layout: in.layout})
 	elapsed := time.Since(start)
 	annotate(r, func(a *annotations) { a.OCR = elapsed })
 	if err != nil {

@@ -1,9 +1,11 @@
-// Package imageinput checks an uploaded image in Go before Tesseract sees it.
+// Package imageinput checks an uploaded image in Go before Tesseract sees it, and is the only
+// maker of the Page the OCR engine accepts.
 //
-// Leptonica happily starts decoding anything: a 76 KB PNG can claim 400 megapixels, a PDF or
-// a text file comes back as "no pix", and a JPEG's EXIF orientation is ignored. Here the
-// format is sniffed from the bytes (never from a name or Content-Type), the dimensions are read
-// from the header alone and capped, and phone photos are turned upright.
+// Leptonica happily starts decoding anything: a 76 KB PNG can claim 400 megapixels, a GIF's
+// frames can be far larger than its screen, a PDF or a text file comes back as "no pix", and a
+// JPEG's EXIF orientation is ignored. Here the format is sniffed from the bytes (never from a
+// name or Content-Type), the dimensions that decide the decoder's allocations are read from
+// the headers alone, with parsers whose work is linear in the input, and capped.
 package imageinput
 
 import (
@@ -11,12 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
 
-	"github.com/disintegration/imaging"
-	"github.com/rwcarlsen/goexif/exif"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
@@ -45,13 +46,39 @@ const (
 	PNM  = "pnm"
 )
 
-// Image is a checked image, ready for Tesseract.
-type Image struct {
-	Data          []byte // bytes to hand to Leptonica: the input, or an upright PNG re-encoding
-	Format        string // sniffed format of the input
-	Width, Height int    // of Data, after orientation
-	Orientation   int    // EXIF orientation of the input (1 = upright, 0 = none)
+// Page is an image that passed every check: a known format, header dimensions within the
+// caps, and the bytes Leptonica is to decode. Only Check makes one; the zero Page is invalid
+// (Valid reports false) and the OCR engine refuses it.
+type Page struct {
+	data          []byte
+	format        string
+	width, height int // as Tesseract sees the page: after orientation
+	orientation   int // EXIF orientation to apply after decoding (0 or 1: none)
+	gray          bool
 }
+
+// Valid reports whether p was made by Check.
+func (p Page) Valid() bool { return len(p.data) > 0 && p.width > 0 && p.height > 0 }
+
+// Data is what Leptonica decodes.
+func (p Page) Data() []byte { return p.data }
+
+// Format is the sniffed format of the input.
+func (p Page) Format() string { return p.format }
+
+// Width and Height are the page's size once upright.
+func (p Page) Width() int  { return p.width }
+func (p Page) Height() int { return p.height }
+
+// Pixels is Width x Height.
+func (p Page) Pixels() int64 { return int64(p.width) * int64(p.height) }
+
+// Orientation is the JPEG's EXIF orientation (1 upright, 2-8 to be turned; 0 none).
+func (p Page) Orientation() int { return p.orientation }
+
+// Gray reports that Leptonica decodes the page to at most 8 bits a pixel (grayscale or
+// bilevel), a quarter of a colour page's 32: what the memory cost of a page depends on.
+func (p Page) Gray() bool { return p.gray }
 
 // Sniff names the format from the leading bytes.
 func Sniff(b []byte) (string, error) {
@@ -78,23 +105,47 @@ func Sniff(b []byte) (string, error) {
 	return "", fmt.Errorf("%w: the bytes are none of PNG, JPEG, TIFF, GIF, WebP, BMP, PNM", ErrUnsupported)
 }
 
-// Config reads the format and dimensions from the header without decoding pixels.
-func Config(b []byte) (format string, width, height int, err error) {
-	format, err = Sniff(b)
+// header is what the headers say about the image Leptonica would decode.
+type header struct {
+	format        string
+	width, height int
+	gray          bool
+	orientation   int
+	data          []byte // the bytes to decode (a GIF is cut after its first frame)
+}
+
+// readHeader sniffs b and reads the dimensions, colour depth and orientation from its headers.
+func readHeader(b []byte) (header, error) {
+	format, err := Sniff(b)
 	if err != nil {
-		return "", 0, 0, err
+		return header{}, err
 	}
+	h := header{format: format, data: b}
 	var cfg image.Config
 	r := bytes.NewReader(b)
 	switch format {
 	case PNG:
 		cfg, err = png.DecodeConfig(r)
 	case JPEG:
+		var info jpegInfo
+		if info, err = readJPEG(b); err != nil {
+			break
+		}
+		h.orientation = info.orientation
 		cfg, err = jpeg.DecodeConfig(r)
 	case TIFF:
 		cfg, err = tiff.DecodeConfig(r)
 	case GIF:
-		cfg, err = gif.DecodeConfig(r)
+		// The logical screen must be sane too; the first frame is what giflib allocates for.
+		if cfg, err = gif.DecodeConfig(r); err != nil {
+			break
+		}
+		var f gifFrame
+		if f, err = firstGIFFrame(b); err != nil {
+			break
+		}
+		cfg.Width, cfg.Height = max(cfg.Width, f.width), max(cfg.Height, f.height)
+		h.data = firstFrameOnly(b, f)
 	case WebP:
 		cfg, err = webp.DecodeConfig(r)
 	case BMP:
@@ -103,66 +154,42 @@ func Config(b []byte) (format string, width, height int, err error) {
 		cfg, err = pnmConfig(b)
 	}
 	if err != nil {
-		return format, 0, 0, fmt.Errorf("%w: %s header: %v", ErrUndecodable, format, err)
+		return h, fmt.Errorf("%w: %s: %v", ErrUndecodable, format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return format, 0, 0, fmt.Errorf("%w: %s header says %dx%d", ErrUndecodable, format, cfg.Width, cfg.Height)
+		return h, fmt.Errorf("%w: %s header says %dx%d", ErrUndecodable, format, cfg.Width, cfg.Height)
 	}
-	return format, cfg.Width, cfg.Height, nil
+	h.width, h.height = cfg.Width, cfg.Height
+	h.gray = isGray(cfg.ColorModel)
+	if format == PNM && len(b) > 1 {
+		h.gray = b[1] != '3' && b[1] != '6' // P3/P6 are colour
+	}
+	return h, nil
 }
 
-// Prepare checks b against maxPixels and returns what Tesseract should read.
-func Prepare(b []byte, maxPixels int64) (Image, error) {
-	format, w, h, err := Config(b)
-	if err != nil {
-		return Image{}, err
-	}
-	if w > MaxSide || h > MaxSide || int64(w)*int64(h) > maxPixels {
-		return Image{}, fmt.Errorf("%w: %dx%d is %.1f megapixels, the limit is %.1f megapixels and %d pixels a side",
-			ErrTooLarge, w, h, float64(w)*float64(h)/1e6, float64(maxPixels)/1e6, MaxSide)
-	}
-	img := Image{Data: b, Format: format, Width: w, Height: h}
-	if format != JPEG {
-		return img, nil
-	}
-	img.Orientation = orientation(b)
-	if img.Orientation <= 1 || img.Orientation > 8 {
-		return img, nil
-	}
-	return upright(img)
+func isGray(m color.Model) bool {
+	return m == color.GrayModel || m == color.Gray16Model
 }
 
-// orientation returns the EXIF orientation tag of a JPEG, or 0 when there is none.
-func orientation(b []byte) int {
-	x, err := exif.Decode(bytes.NewReader(b))
-	if err != nil {
-		return 0
-	}
-	tag, err := x.Get(exif.Orientation)
-	if err != nil {
-		return 0
-	}
-	v, err := tag.Int(0)
-	if err != nil {
-		return 0
-	}
-	return v
+// Config reads the format and dimensions from the headers without decoding pixels.
+func Config(b []byte) (format string, width, height int, err error) {
+	h, err := readHeader(b)
+	return h.format, h.width, h.height, err
 }
 
-// upright decodes a JPEG whose EXIF says it is rotated or mirrored and re-encodes it upright
-// as PNG (fast compression: it is read once, from memory).
-func upright(img Image) (Image, error) {
-	// imaging applies the EXIF orientation itself while decoding.
-	decoded, err := imaging.Decode(bytes.NewReader(img.Data), imaging.AutoOrientation(true))
+// Check checks b against maxPixels and returns the Page Tesseract is to read.
+func Check(b []byte, maxPixels int64) (Page, error) {
+	h, err := readHeader(b)
 	if err != nil {
-		return Image{}, fmt.Errorf("%w: jpeg: %v", ErrUndecodable, err)
+		return Page{}, err
 	}
-	var buf bytes.Buffer
-	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := enc.Encode(&buf, decoded); err != nil {
-		return Image{}, fmt.Errorf("re-encoding upright image: %w", err)
+	if h.width > MaxSide || h.height > MaxSide || int64(h.width)*int64(h.height) > maxPixels {
+		return Page{}, fmt.Errorf("%w: %dx%d is %.1f megapixels, the limit is %.1f megapixels and %d pixels a side",
+			ErrTooLarge, h.width, h.height, float64(h.width)*float64(h.height)/1e6, float64(maxPixels)/1e6, MaxSide)
 	}
-	bounds := decoded.Bounds()
-	img.Data, img.Width, img.Height = buf.Bytes(), bounds.Dx(), bounds.Dy()
-	return img, nil
+	p := Page{data: h.data, format: h.format, width: h.width, height: h.height, orientation: h.orientation, gray: h.gray}
+	if p.orientation >= 5 { // a quarter turn: width and height swap
+		p.width, p.height = p.height, p.width
+	}
+	return p, nil
 }

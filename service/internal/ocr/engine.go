@@ -26,6 +26,7 @@ import (
 	"github.com/otiai10/gosseract/v2"
 
 	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
@@ -35,6 +36,7 @@ var (
 	ErrQueueTimeout = errors.New("timed out waiting for an OCR worker")
 	ErrUndecodable  = errors.New("the image could not be decoded by Leptonica")
 	ErrClosed       = errors.New("the OCR engine is shut down")
+	ErrNoPage       = errors.New("no page: make one with imageinput.Check")
 	// ErrStopped wraps ctx's error when the context ended while the page was being recognised.
 	ErrStopped = errors.New("recognition stopped before the page was done")
 )
@@ -64,7 +66,7 @@ type Config struct {
 
 // Request is one page to read.
 type Request struct {
-	Image   []byte // bytes checked by imageinput
+	Page    imageinput.Page // only imageinput.Check makes one: nothing unchecked reaches Tesseract
 	Lang    string
 	Options tessconfig.Options
 	Layout  bool // also return words and lines with boxes
@@ -223,6 +225,9 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) Recognize(ctx context.Context, req Request) (Result, error) {
 	if err := e.CheckLang(req.Lang); err != nil {
 		return Result{}, err
+	}
+	if !req.Page.Valid() {
+		return Result{}, ErrNoPage
 	}
 	select {
 	case e.admit <- struct{}{}:
@@ -425,8 +430,11 @@ func (c *client) recognize(ctx context.Context, req Request) (res Result, err er
 		}
 	}
 
-	if err := t.SetImageFromBytes(req.Image); err != nil {
+	if err := t.SetImageFromBytes(req.Page.Data()); err != nil {
 		return res, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	}
+	if err := t.OrientImage(req.Page.Orientation()); err != nil {
+		return res, err
 	}
 	// Recognise here, where the page can be stopped between words when ctx ends (client gone,
 	// request budget spent, shutdown cut-off); the calls below read the results.

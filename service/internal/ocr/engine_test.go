@@ -15,6 +15,7 @@ import (
 	"github.com/readocr/readocr/internal/testimages"
 	"github.com/readocr/readocr/internal/testrun"
 	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
@@ -47,13 +48,23 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	return e
 }
 
+// page checks b as the service does (with no pixel cap).
+func page(t testing.TB, b []byte) imageinput.Page {
+	t.Helper()
+	p, err := imageinput.Check(b, 1<<40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func read(t testing.TB, e *Engine, img []byte, lang, config string) string {
 	t.Helper()
 	opts, err := tessconfig.Parse(config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Recognize(context.Background(), Request{Image: img, Lang: lang, Options: opts})
+	res, err := e.Recognize(context.Background(), Request{Page: page(t, img), Lang: lang, Options: opts})
 	if err != nil {
 		t.Fatalf("Recognize(lang=%s config=%q): %v", lang, config, err)
 	}
@@ -154,7 +165,7 @@ func TestRotatedPageWithOSD(t *testing.T) {
 func TestLayout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
 	img := testimages.Get(t, "phototest.tif")
-	res, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true})
+	res, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +203,8 @@ func TestLayout(t *testing.T) {
 // Leptonica's verdict on bytes that got past the header checks: an error, not empty text.
 func TestUndecodableBytes(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
-	for _, name := range []string{"not_an_image.png", "truncated.png", "truncated.webp"} {
-		_, err := e.Recognize(context.Background(), Request{Image: testimages.Get(t, name).Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+	for _, name := range []string{"truncated.png", "truncated.webp"} {
+		_, err := e.Recognize(context.Background(), Request{Page: page(t, testimages.Get(t, name).Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}})
 		if !errors.Is(err, ErrUndecodable) {
 			t.Errorf("%s: error %v, want ErrUndecodable", name, err)
 		}
@@ -226,7 +237,7 @@ func TestLanguages(t *testing.T) {
 		{long, ErrUnknownLanguage},
 	}
 	for _, tt := range tests {
-		_, err := e.Recognize(context.Background(), Request{Image: []byte("x"), Lang: tt.lang})
+		_, err := e.Recognize(context.Background(), Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Lang: tt.lang})
 		if !errors.Is(err, tt.want) {
 			t.Errorf("lang %.40q: error %v, want %v", tt.lang, err, tt.want)
 		}
@@ -270,7 +281,7 @@ func TestConcurrentInitKeepsStderr(t *testing.T) {
 				lang = "eng"
 			}
 			wg.Go(func() {
-				if _, err := e.Recognize(context.Background(), Request{Image: img, Lang: lang, Options: tessconfig.Options{PSM: -1}}); err != nil {
+				if _, err := e.Recognize(context.Background(), Request{Page: page(t, img), Lang: lang, Options: tessconfig.Options{PSM: -1}}); err != nil {
 					t.Errorf("round %d lang %s: %v", round, lang, err)
 				}
 			})
@@ -295,7 +306,7 @@ func TestConcurrentRequests(t *testing.T) {
 			lang = "eng"
 		}
 		wg.Go(func() {
-			res, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: lang, Options: tessconfig.Options{PSM: -1}})
+			res, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: lang, Options: tessconfig.Options{PSM: -1}})
 			if err != nil {
 				t.Errorf("%s/%s: %v", img.Name, lang, err)
 				return
@@ -313,7 +324,7 @@ func TestConcurrentRequests(t *testing.T) {
 
 func TestQueueFullAndTimeout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1, QueueSize: 1, QueueTimeout: 50 * time.Millisecond})
-	req := Request{Image: testimages.Get(t, "tjs_simple.pbm").Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
 	// Occupy the only worker and the only queue place.
 	e.slots <- struct{}{}
 	e.admit <- struct{}{}
@@ -347,7 +358,7 @@ func TestCloseWaitsForRunningRequest(t *testing.T) {
 	img := testimages.Get(t, "eurotext.tif")
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Recognize(context.Background(), Request{Image: img.Bytes, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		_, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}})
 		done <- err
 	}()
 	for e.Stats().Running == 0 {
@@ -381,7 +392,7 @@ func TestCloseWaitsForRunningRequest(t *testing.T) {
 func TestNoCHeapGrowth(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
 	img := testimages.Get(t, "phototest.tif").Bytes
-	req := Request{Image: img, Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true}
+	req := Request{Page: page(t, img), Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true}
 	run := func(n int) {
 		for range n {
 			if _, err := e.Recognize(context.Background(), req); err != nil {
@@ -408,7 +419,7 @@ func TestNoCHeapGrowth(t *testing.T) {
 // reads the next page correctly. Times are compared with the same page read in full here.
 func TestRecognitionStopsWhenContextEnds(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
-	slow := Request{Image: testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	slow := Request{Page: page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
 	start := time.Now()
 	if _, err := e.Recognize(context.Background(), slow); err != nil {
 		t.Fatal(err)
@@ -460,4 +471,24 @@ func TestRecognitionStopsWhenContextEnds(t *testing.T) {
 			t.Errorf("after a stopped page: got %q, want %q", got, img.Expected)
 		}
 	})
+}
+
+// Each EXIF orientation is turned upright on the decoded page (Leptonica ignores EXIF): a
+// photo stored as the camera was held reads as the upright page does.
+func TestEXIFOrientations(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	img := testimages.Get(t, "phototest.tif")
+	for o := 1; o <= 8; o++ {
+		p := page(t, testimages.Oriented(t, img, o))
+		if p.Orientation() != o || p.Width() != 640 || p.Height() != 480 {
+			t.Fatalf("orientation %d: page %dx%d orientation %d", o, p.Width(), p.Height(), p.Orientation())
+		}
+		res, err := e.Recognize(context.Background(), Request{Page: p, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc := testimages.Accuracy(res.Text, img.Expected); acc < 0.95 {
+			t.Errorf("orientation %d: accuracy %.3f: %q", o, acc, res.Text)
+		}
+	}
 }
