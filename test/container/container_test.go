@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
 // maxImageBytes is the size budget of the image with the eng model.

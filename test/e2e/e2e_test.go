@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
 type env struct {

@@ -1,4 +1,7 @@
 // Command readocr is the OCR service: POST /read_ocr on :4000. Run with --help for settings.
+//
+// The same binary is the OCR worker: the engine starts it again, once per worker, with an
+// environment variable that makes ocr.ServeIfWorker serve pages instead of returning.
 package main
 
 import (
@@ -12,28 +15,30 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/readocr/readocr/service/internal/cheap"
 	"github.com/readocr/readocr/service/internal/config"
+	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/httpapi"
+	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
-	"github.com/readocr/readocr/service/internal/stderrlog"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	ocr.ServeIfWorker()
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Getenv))
 	}
-	ensureSingleThreadedOpenMP()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
@@ -66,123 +71,131 @@ func healthcheck(getenv func(string) string) int {
 	return 0
 }
 
-// ensureSingleThreadedOpenMP re-executes the process with OMP_THREAD_LIMIT=1 when it is unset.
-// libgomp reads it once, when libtesseract is loaded at process start, so setting it from Go
-// is too late; without it every page spawns a team of threads that fight for the same CPUs
-// (3.5-6x slower under load).
-func ensureSingleThreadedOpenMP() {
-	if os.Getenv("OMP_THREAD_LIMIT") != "" {
-		return
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return
-	}
-	env := append(os.Environ(), "OMP_THREAD_LIMIT=1")
-	err = syscall.Exec(exe, os.Args, env)
-	// Only reached if exec failed: carry on, slower.
-	fmt.Fprintf(os.Stdout, `{"level":"WARN","msg":"could not re-exec with OMP_THREAD_LIMIT=1","err":%q}`+"\n", err)
-}
-
 // run is the whole service; it returns when ctx is cancelled (SIGTERM) and the server drained.
-// ready, if not nil, receives the listening address once the port is open.
+// ready, if not nil, receives the API's listening address once the port is open.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
 	cfg, err := config.Load(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if cfg.CaptureStderr {
-		restore, err := stderrlog.Capture(log)
-		if err != nil {
-			return err
-		}
-		defer restore()
-	}
-	if v := getenv("OMP_THREAD_LIMIT"); v != "1" {
-		log.Warn("OMP_THREAD_LIMIT is not 1: OCR will be several times slower under load", "OMP_THREAD_LIMIT", v)
-	}
+	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.Server.LogLevel}))
 
-	// One malloc arena per worker keeps resident memory flat under long load (see cheap); an
-	// operator's MALLOC_ARENA_MAX wins.
-	if getenv("MALLOC_ARENA_MAX") == "" && !cheap.LimitArenas(cfg.Workers) {
-		log.Warn("could not limit malloc arenas: resident memory may creep up under long load")
+	// Share the memory out: each worker's page, the requests' data, the API's Go heap.
+	limit, source := cfg.Server.MemoryLimit, "--memory-limit"
+	if limit == 0 {
+		limit, source = membudget.Limit()
 	}
-
-	engine, err := ocr.New(ocr.Config{
-		TessdataDir: cfg.TessdataDir, DefaultLang: cfg.DefaultLang, Workers: cfg.Workers,
-		QueueSize: cfg.QueueSize, QueueTimeout: cfg.QueueTimeout, MaxClients: cfg.MaxClients, Logger: log,
-	})
+	plan, err := membudget.NewPlan(limit, cfg.OCR.Workers, cfg.HTTP.MaxRequestBytes())
 	if err != nil {
 		return err
 	}
-	fetcher := fetch.New(fetch.Config{
-		ConnectTimeout: cfg.FetchConnect, Timeout: cfg.FetchTimeout, MaxBytes: cfg.MaxImageBytes,
-		MaxRedirects: cfg.FetchRedirects, AllowPrivate: cfg.AllowPrivate, AllowCIDRs: cfg.AllowCIDRs,
-		UserAgent: "readocr/" + version,
-	})
-	srv := httpapi.NewServer(log, engine, fetcher, httpapi.Limits{
-		MaxImageBytes: cfg.MaxImageBytes, MaxPixels: cfg.MaxPixels, RequestTimeout: cfg.RequestTimeout,
-	}, version, prometheus.NewRegistry())
+	cfg.OCR.PageMemory, cfg.OCR.WorkerMemory = plan.PageMemory, membudget.WorkerBase+plan.PageMemory
+	if getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(plan.GoMemLimit)
+	}
+	colorMax, grayMax := ocr.MaxPixels(plan.PageMemory, cfg.HTTP.MaxImageBytes)
+	log.Info("memory", "limit_mib", limit>>20, "from", source, "workers", plan.Workers,
+		"page_mib", plan.PageMemory>>20, "requests_mib", plan.RequestBytes>>20,
+		"largest_colour_page_mp", float64(min(colorMax, cfg.Pipeline.MaxPixels))/1e6,
+		"largest_gray_page_mp", float64(min(grayMax, cfg.Pipeline.MaxPixels))/1e6)
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	cfg.OCR.Logger = log
+	if !cfg.Server.CaptureStderr {
+		cfg.OCR.Output = os.Stderr
+	}
+	engine, err := ocr.New(cfg.OCR)
 	if err != nil {
 		return err
 	}
-	// Requests derive from this context, so that pages still being recognised when the shutdown
-	// time is up can be stopped rather than abandoned.
+	cfg.Fetch.UserAgent = "readocr/" + version
+	budget := membudget.New(plan.RequestBytes, cfg.HTTP.MemoryWait)
+	srv := httpapi.NewServer(cfg.HTTP, log, engine, pipeline.New(cfg.Pipeline, engine, fetch.New(cfg.Fetch)), budget,
+		version, prometheus.NewRegistry())
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.Port))
+	if err != nil {
+		return err
+	}
+	// Requests derive from this context, so that those still running when the shutdown time
+	// is up can be told so (503 not_ready) and answered, rather than abandoned.
 	requestsCtx, stopRequests := context.WithCancelCause(context.Background())
 	defer stopRequests(nil)
 	httpServer := &http.Server{
 		Handler:           srv,
 		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       cfg.RequestTimeout,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
+		// A backstop: each request stops reading its body at its own deadline, and answers.
+		ReadTimeout:    cfg.HTTP.RequestTimeout + 5*time.Second,
+		IdleTimeout:    cfg.Server.IdleTimeout,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpServer.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "version", version, "workers", cfg.Workers,
-		"queue", cfg.QueueSize, "max_image_bytes", cfg.MaxImageBytes, "max_pixels", cfg.MaxPixels,
-		"allow_private_urls", cfg.AllowPrivate)
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- httpServer.Serve(httpapi.Listener(ln)) }()
+	var admin *http.Server
+	if cfg.Server.AdminPort != 0 {
+		aln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.AdminPort))
+		if err != nil {
+			httpServer.Close()
+			return fmt.Errorf("admin port: %w", err)
+		}
+		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { serveErr <- admin.Serve(aln) }()
+		log.Info("admin listening", "addr", aln.Addr().String())
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "version", version, "workers", cfg.OCR.Workers,
+		"queue", cfg.OCR.QueueSize, "max_image_bytes", cfg.HTTP.MaxImageBytes, "max_pixels", cfg.Pipeline.MaxPixels,
+		"allow_private_urls", cfg.Fetch.AllowPrivate)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 
-	// Warm in the background: /healthz answers at once, /readyz once the models are loaded.
+	// Warm in the background: /healthz answers at once, /readyz once the workers are up.
 	warmErr := make(chan error, 1)
 	go func() { warmErr <- engine.Warm(ctx) }()
 
 	select {
 	case err := <-serveErr:
+		engine.Close(context.Background())
 		return err
 	case err := <-warmErr:
 		if err != nil && ctx.Err() == nil {
 			httpServer.Close()
+			engine.Close(context.Background())
 			return fmt.Errorf("warming the OCR engine: %w", err)
 		}
 		<-ctx.Done()
 	case <-ctx.Done():
 	}
 
-	log.Info("shutting down: not ready any more", "drain_delay", cfg.DrainDelay.String(), "timeout", cfg.ShutdownTimeout.String())
+	log.Info("shutting down: not ready any more", "drain_delay", cfg.Server.DrainDelay.String(), "timeout", cfg.Server.ShutdownTimeout.String())
 	srv.Drain()
-	time.Sleep(cfg.DrainDelay)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	time.Sleep(cfg.Server.DrainDelay)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
-	closeCtx := shutdownCtx
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		// Time is up: stop the pages still being recognised (between words, within milliseconds)
-		// so that the engine closes cleanly and their clients get an answer.
-		log.Warn("shutdown time is up: stopping the requests still running", "err", err, "running", engine.Stats().Running)
-		stopRequests(ocr.ErrClosed) // answered as 503 not_ready: another replica can take it
-		var cancelClose context.CancelFunc
-		closeCtx, cancelClose = context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancelClose()
+		// Time is up: every request still running is told the server is stopping (503
+		// not_ready: another replica can take it) and answered before the process exits; their
+		// pages are stopped, or their workers killed.
+		log.Warn("shutdown time is up: answering the requests still running", "err", err, "running", engine.Stats().Running)
+		stopRequests(failure.ErrShutdown)
+		if !srv.WaitAnswered(5 * time.Second) {
+			log.Warn("some requests were not answered in time")
+		}
+		// Their connections go idle once the answers are flushed; then they are closed.
+		flushCtx, cancelFlush := context.WithTimeout(context.Background(), 2*time.Second)
+		httpServer.Shutdown(flushCtx)
+		cancelFlush()
+		httpServer.Close()
 	}
+	if admin != nil {
+		admin.Close()
+	}
+	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelClose()
 	if err := engine.Close(closeCtx); err != nil {
-		log.Warn("OCR engine did not stop in time", "err", err)
+		log.Warn("OCR workers did not stop in time: killed", "err", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,9 +20,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/internal/testimages"
-	"github.com/readocr/readocr/internal/testrun"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testrun"
+	"github.com/readocr/readocr/service/internal/ocr"
 )
+
+// The engine's workers are this test binary started again: ServeIfWorker serves then.
+func TestMain(m *testing.M) {
+	ocr.ServeIfWorker()
+	os.Exit(m.Run())
+}
+
+// freePort returns a TCP port nothing listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
 
 func postImage(t *testing.T, base string, img []byte) (int, string) {
 	t.Helper()
@@ -68,6 +87,7 @@ func TestBadConfigFails(t *testing.T) {
 // service is run() in the background, one worker, with a page in flight.
 type service struct {
 	base     string
+	admin    string
 	out      *testrun.Buffer
 	stop     context.CancelFunc // SIGTERM
 	done     chan error         // run's result
@@ -85,11 +105,13 @@ func startWithPageInFlight(t *testing.T, env map[string]string, args []string, i
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	env["OMP_THREAD_LIMIT"], env["OCR_WORKERS"] = "1", "1"
+	env["OCR_WORKERS"] = "1"
 	s := &service{out: &testrun.Buffer{}, stop: cancel, done: make(chan error, 1), inflight: make(chan result, 1)}
 	ready := make(chan string, 1)
+	adminPort := freePort(t)
+	s.admin = "http://127.0.0.1:" + adminPort
 	go func() {
-		s.done <- run(ctx, append([]string{"--port", "0", "--capture-stderr=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
+		s.done <- run(ctx, append([]string{"--port", "0", "--admin-port", adminPort, "--capture-stderr=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
 	}()
 	addr := <-ready
 	s.base = "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
@@ -99,7 +121,7 @@ func startWithPageInFlight(t *testing.T, env map[string]string, args []string, i
 		s.inflight <- result{status, body}
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		resp, err := http.Get(s.base + "/metrics")
+		resp, err := http.Get(s.admin + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,9 +183,31 @@ func TestRunStopsPagesPastShutdownTimeout(t *testing.T) {
 	}
 }
 
-// The real binary, started the way a user would without OMP_THREAD_LIMIT: it re-executes
-// itself with the variable, logs only JSON on stdout (Tesseract's stderr included), and exits
-// 0 promptly on SIGTERM.
+// SIGTERM while a page is in layout analysis, which never checks for cancellation (a page of
+// specks: tens of seconds of it): when the shutdown time is up its client still gets 503
+// not_ready at once, the worker is killed, and run returns nil promptly.
+func TestRunAnswersUnstoppablePagesAtShutdown(t *testing.T) {
+	specks := testimages.Specks(t, 2600, 2600, 20)
+	s := startWithPageInFlight(t, map[string]string{}, []string{"--shutdown-timeout", "300ms"}, specks)
+	stopped := time.Now()
+	s.stop()
+	select {
+	case r := <-s.inflight:
+		if r.status != 503 || !strings.Contains(r.body, `"not_ready"`) {
+			t.Errorf("unstoppable page at shutdown: %d %s, want 503 not_ready", r.status, r.body)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client of an unstoppable page got no answer")
+	}
+	if d := time.Since(stopped); d > 3*time.Second {
+		t.Errorf("answered %v after SIGTERM with a shutdown timeout of 300ms", d)
+	}
+	s.waitStopped(t)
+}
+
+// The real binary, started the way a user would without OMP_THREAD_LIMIT: its OCR workers run
+// with the variable, it logs only JSON on stdout (the workers' Tesseract messages included),
+// and it exits 0 promptly on SIGTERM, leaving no worker behind.
 func TestBinary(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "readocr")
 	build := exec.Command("go", "build", "-o", bin, ".")
@@ -171,7 +215,7 @@ func TestBinary(t *testing.T) {
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--port", "0", "--log-level", "debug")
+	cmd := exec.Command(bin, "--port", "0", "--admin-port", freePort(t), "--log-level", "debug", "--workers", "2")
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "OMP_THREAD_LIMIT=") {
 			cmd.Env = append(cmd.Env, kv)
@@ -211,15 +255,21 @@ func TestBinary(t *testing.T) {
 			t.Fatal("no listening line")
 		}
 	}
-	environ, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/environ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Contains(environ, []byte("OMP_THREAD_LIMIT=1\x00")) {
-		t.Error("the service runs without OMP_THREAD_LIMIT=1")
-	}
 	base := "http://127.0.0.1:" + port
 	waitReady(t, base)
+	workers := childrenOf(cmd.Process.Pid)
+	if len(workers) != 2 {
+		t.Fatalf("%d worker processes, want 2", len(workers))
+	}
+	for _, pid := range workers {
+		environ, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(environ, []byte("OMP_THREAD_LIMIT=1\x00")) {
+			t.Errorf("worker %d runs without OMP_THREAD_LIMIT=1", pid)
+		}
+	}
 	// A truncated PNG makes Leptonica print to stderr.
 	if s, _ := postImage(t, base, testimages.Get(t, "truncated.png").Bytes); s != 422 {
 		t.Errorf("truncated png: %d", s)
@@ -233,12 +283,17 @@ func TestBinary(t *testing.T) {
 	for l := range lines {
 		all = append(all, l)
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if err != nil {
 		t.Errorf("exit after SIGTERM: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v to stop", d)
+	}
+	for _, pid := range workers {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+			t.Errorf("worker %d outlived the service", pid)
+		}
 	}
 	var tesseractLines int
 	for _, l := range all {
@@ -256,4 +311,26 @@ func TestBinary(t *testing.T) {
 	if strings.TrimSpace(stderr.String()) != "" {
 		t.Errorf("stderr is not empty: %q", stderr.String())
 	}
+}
+
+// childrenOf lists the processes whose parent is pid.
+func childrenOf(pid int) []int {
+	var out []int
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		child, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, child)
+		}
+	}
+	return out
 }

@@ -1,5 +1,7 @@
-// Package config reads the service's settings from flags, with defaults from the environment
-// (PORT and OCR_*), so the same binary is configured by a ConfigMap or a command line.
+// Package config fills each component's own configuration (with its own defaults) from flags,
+// with defaults from the environment (PORT and OCR_*), so the same binary is configured by a
+// ConfigMap or a command line. Nothing here is copied field by field: the flags write into
+// the components' structs.
 package config
 
 import (
@@ -13,113 +15,167 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/httpapi"
+	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
-// Config is every setting of the service.
+// Server is how the process serves: ports, shutdown, logs, memory.
+type Server struct {
+	Port              int
+	AdminPort         int // metrics and profiling; 0 turns it off
+	ReadHeaderTimeout time.Duration
+	IdleTimeout       time.Duration
+	ShutdownTimeout   time.Duration
+	DrainDelay        time.Duration
+	LogLevel          slog.Level
+	CaptureStderr     bool
+	MemoryLimit       int64 // the whole service's memory, API and workers; 0: the cgroup's
+}
+
+// Config is every setting of the service, by the component that uses it.
 type Config struct {
-	Port            int
-	Workers         int
-	QueueSize       int
-	QueueTimeout    time.Duration
-	MaxClients      int
-	DefaultLang     string
-	TessdataDir     string
-	MaxImageBytes   int64
-	MaxPixels       int64
-	RequestTimeout  time.Duration
-	FetchTimeout    time.Duration
-	FetchConnect    time.Duration
-	FetchRedirects  int
-	AllowPrivate    bool
-	AllowCIDRs      []netip.Prefix
-	ShutdownTimeout time.Duration
-	DrainDelay      time.Duration
-	LogLevel        slog.Level
-	CaptureStderr   bool
+	Server   Server
+	HTTP     httpapi.Config
+	Pipeline pipeline.Config
+	OCR      ocr.Config
+	Fetch    fetch.Config
+}
+
+// Default is the configuration with no flag or variable set.
+func Default() Config {
+	cpus := runtime.GOMAXPROCS(0) // follows the container's CPU limit (Go 1.25+)
+	return Config{
+		Server: Server{Port: 4000, AdminPort: 9090, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+			ShutdownTimeout: 25 * time.Second, CaptureStderr: true},
+		HTTP:     httpapi.DefaultConfig(),
+		Pipeline: pipeline.DefaultConfig(),
+		OCR:      ocr.DefaultConfig(cpus),
+		Fetch:    fetch.DefaultConfig(),
+	}
 }
 
 // Load parses args (without the program name). Defaults come from getenv; flags win.
 // It returns flag.ErrHelp after printing usage to out for -h/--help.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
-	var c Config
-	var cidrs, level string
+	c := Default()
+	var cidrs, level, memory string
 	fs := flag.NewFlagSet("readocr", flag.ContinueOnError)
 	fs.SetOutput(out)
-	env := envDefaults{getenv: getenv}
-	cpus := runtime.GOMAXPROCS(0) // follows the container's CPU limit (Go 1.25+)
+	e := envDefaults{getenv: getenv}
+	s, h, o, f := &c.Server, &c.HTTP, &c.OCR, &c.Fetch
 
-	fs.IntVar(&c.Port, "port", env.int("PORT", 4000), "TCP port to listen on [$PORT]")
-	fs.IntVar(&c.Workers, "workers", env.int("OCR_WORKERS", cpus), "pages recognised at once; default: usable CPUs [$OCR_WORKERS]")
-	fs.IntVar(&c.QueueSize, "queue", env.int("OCR_QUEUE", 4*cpus), "requests that may wait for a worker; more get 429 [$OCR_QUEUE]")
-	fs.DurationVar(&c.QueueTimeout, "queue-timeout", env.duration("OCR_QUEUE_TIMEOUT", 20*time.Second), "longest wait for a worker; then 503 [$OCR_QUEUE_TIMEOUT]")
-	fs.IntVar(&c.MaxClients, "max-clients", env.int("OCR_MAX_CLIENTS", 0), "warm Tesseract clients across languages; default: workers+2 [$OCR_MAX_CLIENTS]")
-	fs.StringVar(&c.DefaultLang, "lang", env.str("OCR_LANG", "eng"), "language when a request names none; warmed at start [$OCR_LANG]")
-	fs.StringVar(&c.TessdataDir, "tessdata", env.str("TESSDATA_PREFIX", ""), "directory of .traineddata files; default: the distribution's [$TESSDATA_PREFIX]")
-	fs.Int64Var(&c.MaxImageBytes, "max-image-bytes", env.int64("OCR_MAX_IMAGE_BYTES", 20<<20), "largest image accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
-	fs.Int64Var(&c.MaxPixels, "max-pixels", env.int64("OCR_MAX_PIXELS", 40_000_000), "largest image in pixels (width x height) [$OCR_MAX_PIXELS]")
-	fs.DurationVar(&c.RequestTimeout, "request-timeout", env.duration("OCR_REQUEST_TIMEOUT", 60*time.Second), "budget of one request: reading, fetching, queueing and recognition [$OCR_REQUEST_TIMEOUT]")
-	fs.DurationVar(&c.FetchTimeout, "fetch-timeout", env.duration("OCR_FETCH_TIMEOUT", 10*time.Second), "whole download of an image URL [$OCR_FETCH_TIMEOUT]")
-	fs.DurationVar(&c.FetchConnect, "fetch-connect-timeout", env.duration("OCR_FETCH_CONNECT_TIMEOUT", 3*time.Second), "TCP and TLS connect of an image URL [$OCR_FETCH_CONNECT_TIMEOUT]")
-	fs.IntVar(&c.FetchRedirects, "fetch-max-redirects", env.int("OCR_FETCH_MAX_REDIRECTS", 3), "redirects followed per image URL [$OCR_FETCH_MAX_REDIRECTS]")
-	fs.BoolVar(&c.AllowPrivate, "allow-private-urls", env.bool("OCR_ALLOW_PRIVATE_URLS", false), "fetch image URLs on loopback, private and link-local addresses (unsafe on shared networks) [$OCR_ALLOW_PRIVATE_URLS]")
-	fs.StringVar(&cidrs, "allow-cidrs", env.str("OCR_ALLOW_CIDRS", ""), "comma-separated networks to allow despite the SSRF rules, e.g. 10.20.0.0/16 [$OCR_ALLOW_CIDRS]")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", env.duration("OCR_SHUTDOWN_TIMEOUT", 25*time.Second), "time in-flight requests get to finish on SIGTERM [$OCR_SHUTDOWN_TIMEOUT]")
-	fs.DurationVar(&c.DrainDelay, "drain-delay", env.duration("OCR_DRAIN_DELAY", 0), "on SIGTERM, keep serving while /readyz says 503 for this long [$OCR_DRAIN_DELAY]")
-	fs.StringVar(&level, "log-level", env.str("OCR_LOG_LEVEL", "info"), "debug, info, warn or error; debug includes Tesseract's messages [$OCR_LOG_LEVEL]")
-	fs.BoolVar(&c.CaptureStderr, "capture-stderr", env.bool("OCR_CAPTURE_STDERR", true), "log what Tesseract prints on stderr as debug records [$OCR_CAPTURE_STDERR]")
+	fs.IntVar(&s.Port, "port", e.int("PORT", s.Port), "TCP port of the API [$PORT]")
+	fs.IntVar(&s.AdminPort, "admin-port", e.int("OCR_ADMIN_PORT", s.AdminPort), "TCP port of /metrics and /debug/pprof (not for clients); 0: off [$OCR_ADMIN_PORT]")
+	fs.IntVar(&o.Workers, "workers", e.int("OCR_WORKERS", o.Workers), "OCR worker processes: pages recognised at once; default: usable CPUs [$OCR_WORKERS]")
+	fs.IntVar(&o.QueueSize, "queue", e.int("OCR_QUEUE", o.QueueSize), "requests that may wait for a worker; more get 429; default: 4 x CPUs [$OCR_QUEUE]")
+	fs.DurationVar(&o.QueueTimeout, "queue-timeout", e.duration("OCR_QUEUE_TIMEOUT", o.QueueTimeout), "longest wait for a worker; then 503 [$OCR_QUEUE_TIMEOUT]")
+	fs.IntVar(&o.MaxClients, "max-clients", e.int("OCR_MAX_CLIENTS", 0), "languages kept loaded over all workers (each keeps at least one); default: workers+2 [$OCR_MAX_CLIENTS]")
+	fs.StringVar(&o.DefaultLang, "lang", e.str("OCR_LANG", o.DefaultLang), "language when a request names none; loaded at start [$OCR_LANG]")
+	fs.StringVar(&o.TessdataDir, "tessdata", e.str("TESSDATA_PREFIX", o.TessdataDir), "directory of .traineddata files; default: the distribution's [$TESSDATA_PREFIX]")
+	fs.StringVar(&memory, "memory-limit", e.str("OCR_MEMORY_LIMIT", ""), "memory of the whole service (API and workers), e.g. 1Gi; shared out at start; default: the cgroup's limit, else half the machine's memory [$OCR_MEMORY_LIMIT]")
+	fs.Int64Var(&h.MaxImageBytes, "max-image-bytes", e.int64("OCR_MAX_IMAGE_BYTES", h.MaxImageBytes), "largest image accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
+	fs.Int64Var(&c.Pipeline.MaxPixels, "max-pixels", e.int64("OCR_MAX_PIXELS", c.Pipeline.MaxPixels), "largest image in pixels (width x height); the memory limit may admit less [$OCR_MAX_PIXELS]")
+	fs.DurationVar(&h.RequestTimeout, "request-timeout", e.duration("OCR_REQUEST_TIMEOUT", h.RequestTimeout), "time limit of one request: reading, fetching, queueing and recognition [$OCR_REQUEST_TIMEOUT]")
+	fs.DurationVar(&h.WriteTimeout, "write-timeout", e.duration("OCR_WRITE_TIMEOUT", h.WriteTimeout), "time a client has to take its response [$OCR_WRITE_TIMEOUT]")
+	fs.DurationVar(&s.IdleTimeout, "idle-timeout", e.duration("OCR_IDLE_TIMEOUT", s.IdleTimeout), "keep-alive connections idle this long are closed [$OCR_IDLE_TIMEOUT]")
+	fs.DurationVar(&h.MemoryWait, "memory-wait", e.duration("OCR_MEMORY_WAIT", h.MemoryWait), "longest wait for a request's share of memory; then 503 [$OCR_MEMORY_WAIT]")
+	fs.DurationVar(&f.Timeout, "fetch-timeout", e.duration("OCR_FETCH_TIMEOUT", f.Timeout), "whole download of an image URL [$OCR_FETCH_TIMEOUT]")
+	fs.DurationVar(&f.ConnectTimeout, "fetch-connect-timeout", e.duration("OCR_FETCH_CONNECT_TIMEOUT", f.ConnectTimeout), "TCP and TLS connect of an image URL [$OCR_FETCH_CONNECT_TIMEOUT]")
+	fs.IntVar(&f.MaxRedirects, "fetch-max-redirects", e.int("OCR_FETCH_MAX_REDIRECTS", f.MaxRedirects), "redirects followed per image URL [$OCR_FETCH_MAX_REDIRECTS]")
+	fs.BoolVar(&f.AllowPrivate, "allow-private-urls", e.bool("OCR_ALLOW_PRIVATE_URLS", f.AllowPrivate), "fetch image URLs on loopback, private and link-local addresses (unsafe on shared networks) [$OCR_ALLOW_PRIVATE_URLS]")
+	fs.StringVar(&cidrs, "allow-cidrs", e.str("OCR_ALLOW_CIDRS", ""), "comma-separated networks to allow despite the SSRF rules, e.g. 10.20.0.0/16 [$OCR_ALLOW_CIDRS]")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", e.duration("OCR_SHUTDOWN_TIMEOUT", s.ShutdownTimeout), "time in-flight requests get to finish on SIGTERM [$OCR_SHUTDOWN_TIMEOUT]")
+	fs.DurationVar(&s.DrainDelay, "drain-delay", e.duration("OCR_DRAIN_DELAY", s.DrainDelay), "on SIGTERM, keep serving while /readyz says 503 for this long [$OCR_DRAIN_DELAY]")
+	fs.StringVar(&level, "log-level", e.str("OCR_LOG_LEVEL", "info"), "debug, info, warn or error; debug includes Tesseract's messages [$OCR_LOG_LEVEL]")
+	fs.BoolVar(&s.CaptureStderr, "capture-stderr", e.bool("OCR_CAPTURE_STDERR", s.CaptureStderr), "log what the OCR workers (Tesseract, Leptonica) print as debug records; false: pass it to stderr [$OCR_CAPTURE_STDERR]")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
-	if env.err != nil {
-		return c, env.err
+	if e.err != nil {
+		return c, e.err
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
-	if err := c.LogLevel.UnmarshalText([]byte(level)); err != nil {
+	if err := s.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return c, fmt.Errorf("log level: %w", err)
 	}
-	for _, s := range strings.Split(cidrs, ",") {
-		if s = strings.TrimSpace(s); s == "" {
+	for _, v := range strings.Split(cidrs, ",") {
+		if v = strings.TrimSpace(v); v == "" {
 			continue
 		}
-		p, err := netip.ParsePrefix(s)
+		p, err := netip.ParsePrefix(v)
 		if err != nil {
 			return c, fmt.Errorf("allow-cidrs: %w", err)
 		}
-		c.AllowCIDRs = append(c.AllowCIDRs, p.Masked())
+		f.AllowCIDRs = append(f.AllowCIDRs, p.Masked())
 	}
-	if c.MaxClients == 0 {
-		c.MaxClients = c.Workers + 2
+	if memory != "" {
+		n, err := ParseBytes(memory)
+		if err != nil {
+			return c, fmt.Errorf("memory-limit: %w", err)
+		}
+		s.MemoryLimit = n
 	}
+	if o.MaxClients == 0 {
+		o.MaxClients = o.Workers + 2
+	}
+	f.MaxBytes = h.MaxImageBytes
 	return c, c.validate()
 }
 
 func (c Config) validate() error {
 	var errs []error
-	if c.Port < 0 || c.Port > 65535 {
-		errs = append(errs, fmt.Errorf("port %d out of range", c.Port))
+	for name, p := range map[string]int{"port": c.Server.Port, "admin-port": c.Server.AdminPort} {
+		if p < 0 || p > 65535 {
+			errs = append(errs, fmt.Errorf("%s %d out of range", name, p))
+		}
 	}
-	if c.Workers < 1 {
+	if c.Server.AdminPort != 0 && c.Server.AdminPort == c.Server.Port {
+		errs = append(errs, fmt.Errorf("admin-port must differ from port"))
+	}
+	if c.OCR.Workers < 1 {
 		errs = append(errs, fmt.Errorf("workers must be at least 1"))
 	}
-	if c.QueueSize < 0 {
+	if c.OCR.QueueSize < 0 {
 		errs = append(errs, fmt.Errorf("queue must not be negative"))
 	}
-	if c.MaxClients < c.Workers {
-		errs = append(errs, fmt.Errorf("max-clients (%d) must be at least workers (%d)", c.MaxClients, c.Workers))
+	if c.OCR.MaxClients < c.OCR.Workers {
+		errs = append(errs, fmt.Errorf("max-clients (%d) must be at least workers (%d)", c.OCR.MaxClients, c.OCR.Workers))
 	}
-	if c.MaxImageBytes < 1 || c.MaxPixels < 1 {
-		errs = append(errs, fmt.Errorf("image limits must be positive"))
+	if c.HTTP.MaxImageBytes < 1 || c.Pipeline.MaxPixels < 1 || c.Server.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("image and memory limits must be positive"))
 	}
-	for name, d := range map[string]time.Duration{"queue-timeout": c.QueueTimeout, "request-timeout": c.RequestTimeout,
-		"fetch-timeout": c.FetchTimeout, "fetch-connect-timeout": c.FetchConnect, "shutdown-timeout": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"queue-timeout": c.OCR.QueueTimeout, "request-timeout": c.HTTP.RequestTimeout,
+		"write-timeout": c.HTTP.WriteTimeout, "memory-wait": c.HTTP.MemoryWait, "fetch-timeout": c.Fetch.Timeout,
+		"fetch-connect-timeout": c.Fetch.ConnectTimeout, "shutdown-timeout": c.Server.ShutdownTimeout, "idle-timeout": c.Server.IdleTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ParseBytes reads a size in bytes, with Kubernetes' binary suffixes (Ki, Mi, Gi; "B" after
+// them is allowed, as in GOMEMLIMIT).
+func ParseBytes(s string) (int64, error) {
+	v := strings.TrimSuffix(strings.TrimSpace(s), "B")
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"Ki": 1 << 10, "Mi": 1 << 20, "Gi": 1 << 30, "Ti": 1 << 40} {
+		if strings.HasSuffix(v, suffix) {
+			v, mult = strings.TrimSuffix(v, suffix), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q is not a size in bytes (e.g. 1073741824, 1Gi, 512Mi)", s)
+	}
+	return n * mult, nil
 }
 
 // envDefaults reads typed defaults from the environment, remembering the first bad value.

@@ -16,7 +16,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 4000 || c.DefaultLang != "eng" || c.Workers < 1 || c.MaxClients != c.Workers+2 || c.AllowPrivate || !c.CaptureStderr {
+	if c.Server.Port != 4000 || c.Server.AdminPort != 9090 || c.OCR.DefaultLang != "eng" || c.OCR.Workers < 1 ||
+		c.OCR.MaxClients != c.OCR.Workers+2 || c.Fetch.AllowPrivate || !c.Server.CaptureStderr || c.Server.MemoryLimit != 0 ||
+		c.Fetch.MaxBytes != c.HTTP.MaxImageBytes {
 		t.Fatalf("defaults %+v", c)
 	}
 }
@@ -27,11 +29,16 @@ func TestEnvAndFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Port != 8080 || c.Workers != 3 || c.QueueTimeout != 3*time.Second || !c.AllowPrivate || c.LogLevel.String() != "DEBUG" {
+	if c.Server.Port != 8080 || c.OCR.Workers != 3 || c.OCR.QueueTimeout != 3*time.Second || !c.Fetch.AllowPrivate ||
+		c.Server.LogLevel.String() != "DEBUG" {
 		t.Fatalf("got %+v", c)
 	}
-	if len(c.AllowCIDRs) != 2 || c.AllowCIDRs[0].String() != "10.1.0.0/16" {
-		t.Fatalf("cidrs %v", c.AllowCIDRs)
+	if len(c.Fetch.AllowCIDRs) != 2 || c.Fetch.AllowCIDRs[0].String() != "10.1.0.0/16" {
+		t.Fatalf("cidrs %v", c.Fetch.AllowCIDRs)
+	}
+	c, err = Load([]string{"--memory-limit", "1536Mi"}, env(map[string]string{"OCR_MAX_IMAGE_BYTES": "1000"}), &bytes.Buffer{})
+	if err != nil || c.Server.MemoryLimit != 1536<<20 || c.Fetch.MaxBytes != 1000 {
+		t.Fatalf("memory %d, fetch bytes %d, %v", c.Server.MemoryLimit, c.Fetch.MaxBytes, err)
 	}
 }
 
@@ -49,6 +56,9 @@ func TestBadValues(t *testing.T) {
 		{[]string{"--max-clients", "1", "--workers", "2"}, nil},
 		{[]string{"--fetch-timeout", "0s"}, nil},
 		{[]string{"extra"}, nil},
+		{[]string{"--memory-limit", "lots"}, nil},
+		{[]string{"--admin-port", "4000"}, nil},
+		{[]string{"--write-timeout", "0s"}, nil},
 	} {
 		if _, err := Load(tt.args, env(tt.env), &bytes.Buffer{}); err == nil {
 			t.Errorf("Load(%q, %v) accepted", tt.args, tt.env)
@@ -62,9 +72,22 @@ func TestHelpListsEveryFlagWithItsVariable(t *testing.T) {
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("err %v", err)
 	}
-	for _, want := range []string{"-port", "$PORT", "-workers", "$OCR_WORKERS", "-max-pixels", "-allow-private-urls", "-log-level"} {
+	for _, want := range []string{"-port", "$PORT", "-workers", "$OCR_WORKERS", "-max-pixels", "-allow-private-urls", "-log-level", "-admin-port", "$OCR_ADMIN_PORT", "-memory-limit", "$OCR_MEMORY_LIMIT", "-write-timeout", "-memory-wait"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for in, want := range map[string]int64{"1024": 1024, "1Ki": 1024, "512Mi": 512 << 20, "2Gi": 2 << 30, "256MiB": 256 << 20} {
+		if got, err := ParseBytes(in); err != nil || got != want {
+			t.Errorf("ParseBytes(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "1G", "-1", "Mi", "1.5Gi", "99999999999Ti"} {
+		if _, err := ParseBytes(in); err == nil {
+			t.Errorf("ParseBytes(%q) accepted", in)
 		}
 	}
 }

@@ -10,25 +10,31 @@ package fetch
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"syscall"
 	"time"
 
 	"code.dny.dev/ssrf"
+
+	"github.com/readocr/readocr/service/internal/failure"
 )
 
-// Errors, each mapped to one HTTP status by the API layer.
+// Errors, each with its API code. Their messages never carry the resolver's or the target's
+// address (the client chose the name, not what it resolves to inside our network).
 var (
-	ErrScheme     = errors.New("only http and https URLs can be fetched")
-	ErrNotAllowed = errors.New("the URL's address is not allowed (loopback, private, link-local or reserved)")
-	ErrTooLarge   = errors.New("the fetched image exceeds the size limit")
-	ErrTimeout    = errors.New("fetching the image timed out")
-	ErrFailed     = errors.New("fetching the image failed")
+	ErrScheme     = failure.New(failure.UnsupportedURLScheme, "only http and https URLs can be fetched")
+	ErrInvalid    = failure.New(failure.InvalidImageField, "the image URL is malformed")
+	ErrNotAllowed = failure.New(failure.URLNotAllowed, "the URL's address is not allowed (loopback, private, link-local or reserved)")
+	ErrTooLarge   = failure.New(failure.PayloadTooLarge, "the fetched image exceeds the size limit")
+	ErrTimeout    = failure.New(failure.FetchTimeout, "fetching the image timed out")
+	ErrFailed     = failure.New(failure.FetchFailed, "fetching the image failed")
 )
 
 // Config sets the limits of a Fetcher.
@@ -40,6 +46,11 @@ type Config struct {
 	AllowPrivate   bool           // allow every target, loopback and private included (tests, trusted networks)
 	AllowCIDRs     []netip.Prefix // allow these otherwise refused networks, e.g. an internal image store
 	UserAgent      string
+}
+
+// DefaultConfig is the fetcher's configuration unless flags say otherwise.
+func DefaultConfig() Config {
+	return Config{ConnectTimeout: 3 * time.Second, Timeout: 10 * time.Second, MaxBytes: 20 << 20, MaxRedirects: 3}
 }
 
 // Fetcher downloads images. It is safe for concurrent use.
@@ -77,7 +88,7 @@ func New(cfg Config) *Fetcher {
 		Timeout:   cfg.Timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > cfg.MaxRedirects {
-				return fmt.Errorf("%w: more than %d redirects", ErrFailed, cfg.MaxRedirects)
+				return failure.Detail(ErrFailed, "more than %d redirects", cfg.MaxRedirects)
 			}
 			return checkScheme(req.URL)
 		},
@@ -85,78 +96,138 @@ func New(cfg Config) *Fetcher {
 	return f
 }
 
-// CheckURL parses raw and checks its scheme and host, before any network traffic.
-func CheckURL(raw string) (*url.URL, error) {
+// URL is an image URL that passed the checks made before any network traffic: http or https,
+// with a host. Make one with ParseURL.
+type URL struct{ u *url.URL }
+
+// ParseURL parses raw and checks its scheme and host.
+func ParseURL(raw string) (URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFailed, err)
+		return URL{}, ErrInvalid
 	}
 	if err := checkScheme(u); err != nil {
-		return nil, err
+		return URL{}, err
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: the URL has no host", ErrFailed)
+		return URL{}, failure.Detail(ErrInvalid, "the URL has no host")
 	}
-	return u, nil
+	return URL{u}, nil
 }
+
+// Host is the URL's host name, for logs (never the path or query, which may carry tokens).
+func (u URL) Host() string {
+	if u.u == nil {
+		return ""
+	}
+	return u.u.Hostname()
+}
+
+// Valid reports whether u was made by ParseURL.
+func (u URL) Valid() bool { return u.u != nil }
 
 func checkScheme(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%w, not %q", ErrScheme, u.Scheme)
+		return failure.Detail(ErrScheme, "not %.16q", u.Scheme)
 	}
 	return nil
 }
 
-// Get downloads raw. The body is read up to MaxBytes; the server's Content-Type is ignored
-// (the caller sniffs the bytes).
-func (f *Fetcher) Get(ctx context.Context, raw string) ([]byte, error) {
-	u, err := CheckURL(raw)
-	if err != nil {
-		return nil, err
+// Get downloads u. Before the body is read, reserve is called with the number of bytes it may
+// take (the announced length, or MaxBytes), so that the caller can account for them. The body
+// is read up to MaxBytes; the server's Content-Type is ignored (the caller sniffs the bytes).
+func (f *Fetcher) Get(ctx context.Context, u URL, reserve func(ctx context.Context, n int64) error) ([]byte, error) {
+	if !u.Valid() {
+		return nil, ErrInvalid
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFailed, err)
+		return nil, ErrInvalid
 	}
 	req.Header.Set("User-Agent", f.cfg.UserAgent)
 	req.Header.Set("Accept", "image/*")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return nil, classify(err)
+		return nil, f.classify(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("%w: the server answered %s", ErrFailed, resp.Status)
+		return nil, failure.Detail(ErrFailed, "the server answered %s", resp.Status)
 	}
 	if resp.ContentLength > f.cfg.MaxBytes {
-		return nil, fmt.Errorf("%w: %d bytes announced, the limit is %d", ErrTooLarge, resp.ContentLength, f.cfg.MaxBytes)
+		return nil, failure.Detail(ErrTooLarge, "%d bytes announced, the limit is %d", resp.ContentLength, f.cfg.MaxBytes)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.MaxBytes+1))
-	if err != nil {
-		return nil, classify(err)
+	size := f.cfg.MaxBytes
+	if resp.ContentLength >= 0 {
+		size = resp.ContentLength
 	}
-	if int64(len(body)) > f.cfg.MaxBytes {
-		return nil, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, f.cfg.MaxBytes)
+	if reserve != nil {
+		if err := reserve(ctx, size); err != nil {
+			return nil, err
+		}
 	}
-	return body, nil
+	// One buffer of the announced size: reading into a growing one would double it as it goes.
+	buf := make([]byte, 0, min(size, f.cfg.MaxBytes)+1)
+	for int64(len(buf)) <= f.cfg.MaxBytes {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // the server sent more than it announced
+		}
+		n, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, f.classify(ctx, err)
+		}
+	}
+	if int64(len(buf)) > f.cfg.MaxBytes {
+		return nil, failure.Detail(ErrTooLarge, "the limit is %d bytes", f.cfg.MaxBytes)
+	}
+	return buf, nil
 }
 
-// classify turns transport errors into the package's errors, keeping the cause in the text.
-// The URL is left out: it may carry credentials or tokens in its query.
-func classify(err error) error {
+// classify turns transport errors into the package's errors with messages fit for the client:
+// no resolver, proxy or peer addresses, which the standard library's messages carry. The
+// cause is kept for logs.
+func (f *Fetcher) classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return failure.FromContext(ctx, failure.FetchTimeout, "fetching the image")
+	}
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
 	}
+	var (
+		coded   *failure.Error
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		unknown x509.UnknownAuthorityError
+		host    x509.HostnameError
+		recErr  tls.RecordHeaderError
+	)
 	switch {
-	case errors.Is(err, ErrScheme), errors.Is(err, ErrFailed):
+	case errors.As(err, &coded):
 		return err
 	case errors.Is(err, ssrf.ErrProhibitedIP), errors.Is(err, ssrf.ErrProhibitedNetwork), errors.Is(err, ssrf.ErrInvalidHostPort):
-		return fmt.Errorf("%w: %v", ErrNotAllowed, err)
+		return failure.Wrap(failure.URLNotAllowed, err, "%s", ErrNotAllowed.Message)
 	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
-		return ErrTimeout
+		return failure.Wrap(failure.FetchTimeout, err, "fetching the image timed out (fetch-timeout %v)", f.cfg.Timeout)
+	case errors.As(err, &dnsErr):
+		if dnsErr.IsNotFound {
+			return failure.Wrap(failure.FetchFailed, err, "the image host %q does not resolve", dnsErr.Name)
+		}
+		return failure.Wrap(failure.FetchFailed, err, "the image host %q could not be resolved", dnsErr.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return failure.Wrap(failure.FetchFailed, err, "the image host refused the connection")
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF):
+		return failure.Wrap(failure.FetchFailed, err, "the image host closed the connection")
+	case errors.As(err, &certErr), errors.As(err, &unknown), errors.As(err, &host):
+		return failure.Wrap(failure.FetchFailed, err, "the image host's TLS certificate is not valid for it")
+	case errors.As(err, &recErr):
+		return failure.Wrap(failure.FetchFailed, err, "the image host does not speak TLS")
 	}
-	return fmt.Errorf("%w: %v", ErrFailed, err)
+	return failure.Wrap(failure.FetchFailed, err, "%s", ErrFailed.Message)
 }
 
 func isTimeout(err error) bool {

@@ -3,13 +3,18 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
 func TestMetaEndpoints(t *testing.T) {
@@ -34,11 +39,19 @@ func TestMetaEndpoints(t *testing.T) {
 		t.Errorf("openapi.json %d %.100s", r.status, r.body)
 	}
 	h.postJSON(map[string]string{"image": b64(testimages.Get(t, "tjs_simple.pbm").Bytes)})
-	m := h.get("/metrics")
-	for _, want := range []string{`readocr_http_requests_total{route="/read_ocr",status="200"} 1`, "readocr_workers 2", "readocr_c_heap_bytes", "readocr_ready 1", "go_goroutines"} {
-		if !strings.Contains(string(m.body), want) {
+	// Metrics and the profiler are on the admin port only.
+	if r := h.get("/metrics"); r.status != 404 {
+		t.Errorf("/metrics on the API port: %d", r.status)
+	}
+	m := adminGet(t, h, "/metrics")
+	for _, want := range []string{`readocr_http_requests_total{route="/read_ocr",status="200"} 1`, "readocr_workers 2",
+		"readocr_c_heap_bytes", "readocr_worker_resident_bytes", "readocr_request_memory_limit_bytes", "readocr_ready 1", "go_goroutines"} {
+		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+	if p := adminGet(t, h, "/debug/pprof/"); !strings.Contains(p, "goroutine") {
+		t.Errorf("pprof index: %.200s", p)
 	}
 	if r := h.get("/nope"); r.status != 404 || r.errorCode(t) != "not_found" {
 		t.Errorf("unknown route %d %s", r.status, r.body)
@@ -411,5 +424,35 @@ func accessLine(t *testing.T, h *harness, id string) map[string]any {
 			t.Fatalf("no access line for request %s in:\n%s", id, h.logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A client that does not read its answer has WriteTimeout to take it; then the server gives
+// up the connection and what it had buffered for it (here an answer far larger than the
+// socket buffers).
+func TestSlowReaderIsDropped(t *testing.T) {
+	h := newHarness(t, options{writeTimeout: time.Second})
+	const size = 64 << 20
+	h.srv.router.Get("/test/big", func(w http.ResponseWriter, r *http.Request) {
+		h.srv.respond(w, http.StatusOK, strings.Repeat("x", size))
+	})
+	c, err := net.Dial("tcp", strings.TrimPrefix(h.ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(4096)
+	fmt.Fprintf(c, "GET /test/big HTTP/1.1\r\nHost: x\r\nX-Request-Id: slow-reader\r\n\r\n")
+	rec := accessLine(t, h, "slow-reader") // the handler gave up: the line is written
+	if d := rec["duration_ms"].(float64); d < 900 || d > 10000 {
+		t.Errorf("the handler ran %.0f ms with a write timeout of 1 s", d)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// The connection was reset: what the kernel still held for the client is gone, and the
+	// client learns it at once instead of trickling megabytes for minutes.
+	readStart := time.Now()
+	got, err := io.Copy(io.Discard, c)
+	if !errors.Is(err, syscall.ECONNRESET) || time.Since(readStart) > 5*time.Second || got >= size {
+		t.Errorf("after the write timeout the client read %d bytes in %v, then %v; want a reset at once", got, time.Since(readStart), err)
 	}
 }

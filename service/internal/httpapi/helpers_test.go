@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,14 +21,26 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/readocr/readocr/internal/testrun"
+	"github.com/readocr/readocr/internal/testsupport/testrun"
 	"github.com/readocr/readocr/service/api"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
-// OMP_THREAD_LIMIT is read when libtesseract loads: the test binary re-runs itself with it.
-func TestMain(m *testing.M) { testrun.MainWithEnv(m, "OMP_THREAD_LIMIT=1") }
+// The engine's workers are this test binary started again: ServeIfWorker serves then.
+func TestMain(m *testing.M) {
+	ocr.ServeIfWorker()
+	os.Exit(m.Run())
+}
+
+func decodeJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("not JSON: %v: %q", err, b)
+	}
+}
 
 type options struct {
 	workers, queue int
@@ -36,6 +49,10 @@ type options struct {
 	maxImageBytes  int64
 	fetchTimeout   time.Duration
 	requestTimeout time.Duration
+	requestMemory  int64 // the request data budget; default: plenty
+	memoryWait     time.Duration
+	pageMemory     int64
+	writeTimeout   time.Duration
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -43,9 +60,11 @@ type harness struct {
 	t      *testing.T
 	srv    *Server
 	ts     *httptest.Server
+	admin  *httptest.Server
 	logs   *testrun.Buffer
 	router routers.Router
 	doc    *openapi3.T
+	budget *membudget.Budget
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -65,9 +84,13 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.fetchTimeout == 0 {
 		o.fetchTimeout = 2 * time.Second
 	}
+	if o.memoryWait == 0 {
+		o.memoryWait = 10 * time.Second
+	}
 	logs := &testrun.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout, Logger: log})
+	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout,
+		PageMemory: o.pageMemory, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +99,23 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	fetcher := fetch.New(fetch.Config{ConnectTimeout: time.Second, Timeout: o.fetchTimeout, MaxBytes: o.maxImageBytes,
 		MaxRedirects: 3, AllowPrivate: o.allowPrivate, UserAgent: "test"})
-	srv := NewServer(log, engine, fetcher, Limits{MaxImageBytes: o.maxImageBytes, MaxPixels: 40_000_000, RequestTimeout: o.requestTimeout},
+	if o.writeTimeout == 0 {
+		o.writeTimeout = 10 * time.Second
+	}
+	cfg := Config{MaxImageBytes: o.maxImageBytes, RequestTimeout: o.requestTimeout, WriteTimeout: o.writeTimeout, MemoryWait: o.memoryWait}
+	if o.requestMemory == 0 {
+		o.requestMemory = 8 * cfg.MaxRequestBytes()
+	}
+	budget := membudget.New(o.requestMemory, o.memoryWait)
+	srv := NewServer(cfg, log, engine, pipeline.New(pipeline.Config{MaxPixels: 40_000_000}, engine, fetcher), budget,
 		"test", prometheus.NewRegistry())
-	ts := httptest.NewServer(srv)
+	ts := httptest.NewUnstartedServer(srv)
+	ts.Listener = Listener(ts.Listener)
+	ts.Start()
+	admin := httptest.NewServer(srv.AdminHandler())
 	t.Cleanup(func() {
 		ts.Close()
+		admin.Close()
 		engine.Close(context.Background())
 	})
 
@@ -96,7 +131,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, srv: srv, ts: ts, logs: logs, router: router, doc: doc}
+	return &harness{t: t, srv: srv, ts: ts, admin: admin, logs: logs, router: router, doc: doc, budget: budget}
 }
 
 type response struct {
@@ -238,4 +273,19 @@ func fileServer(t *testing.T, files map[string][]byte) *httptest.Server {
 	}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// adminGet fetches path from the admin port.
+func adminGet(t *testing.T, h *harness, path string) string {
+	t.Helper()
+	resp, err := http.Get(h.admin.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin %s: %d %s", path, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -12,7 +12,7 @@ import (
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	// "API Documentation" is the key the original service answered with; it now names the contract.
-	writeJSON(w, http.StatusOK, map[string]any{
+	s.respond(w, http.StatusOK, map[string]any{
 		"API Documentation": "/openapi.yaml",
 		"version":           s.version,
 		"endpoints": map[string]string{
@@ -21,32 +21,31 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			"GET /openapi.json": "the contract as JSON",
 			"GET /healthz":      "liveness",
 			"GET /readyz":       "readiness",
-			"GET /metrics":      "Prometheus metrics",
 		},
 	})
 }
 
 func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"languages": s.engine.Languages(), "default": s.engine.DefaultLang()})
+	s.respond(w, http.StatusOK, map[string]any{"languages": s.engine.Languages(), "default": s.engine.DefaultLang()})
 }
 
-type status struct {
+type probeStatus struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, status{Status: "ok"})
+	s.respond(w, http.StatusOK, probeStatus{Status: "ok"})
 }
 
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case s.draining.Load():
-		writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "draining"})
+		s.respond(w, http.StatusServiceUnavailable, probeStatus{Status: "unavailable", Reason: "draining"})
 	case !s.engine.Ready():
-		writeJSON(w, http.StatusServiceUnavailable, status{Status: "unavailable", Reason: "warming up"})
+		s.respond(w, http.StatusServiceUnavailable, probeStatus{Status: "unavailable", Reason: "warming up"})
 	default:
-		writeJSON(w, http.StatusOK, status{Status: "ok"})
+		s.respond(w, http.StatusOK, probeStatus{Status: "ok"})
 	}
 }
 
@@ -66,7 +65,7 @@ var openAPIJSON = sync.OnceValues(func() ([]byte, error) {
 func (s *Server) handleOpenAPIJSON(w http.ResponseWriter, r *http.Request) {
 	b, err := openAPIJSON()
 	if err != nil {
-		writeError(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

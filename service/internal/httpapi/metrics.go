@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 )
 
@@ -19,7 +19,7 @@ type metrics struct {
 	errors   *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, ready func() bool) *metrics {
+func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.Budget, ready func() bool) *metrics {
 	m := &metrics{
 		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -46,7 +46,10 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, ready func() bool)
 		gauge("readocr_running", "Pages being recognised.", func() float64 { return float64(engine.Stats().Running) }),
 		gauge("readocr_waiting", "Requests waiting for a worker.", func() float64 { return float64(engine.Stats().Waiting) }),
 		gauge("readocr_clients", "Warm Tesseract clients.", func() float64 { return float64(engine.Stats().Clients) }),
-		gauge("readocr_c_heap_bytes", "C heap in use (Tesseract, Leptonica).", func() float64 { return float64(cheap.InUse()) }),
+		gauge("readocr_c_heap_bytes", "C heap in use by the OCR workers (Tesseract, Leptonica), as they last reported it.", func() float64 { return float64(engine.Stats().CHeap) }),
+		gauge("readocr_worker_resident_bytes", "Resident memory of the OCR worker processes.", func() float64 { return float64(engine.WorkerRSS()) }),
+		gauge("readocr_request_memory_bytes", "Memory reserved by requests being read, decoded or fetched.", func() float64 { return float64(budget.InUse()) }),
+		gauge("readocr_request_memory_limit_bytes", "Memory that requests may reserve at once.", func() float64 { return float64(budget.Size()) }),
 		gauge("readocr_ready", "1 when warm and not draining.", func() float64 {
 			if ready() {
 				return 1

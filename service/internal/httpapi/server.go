@@ -1,43 +1,65 @@
-// Package httpapi is the HTTP face of the service: routes (routes.go), handlers, the mapping
-// of errors to statuses (errors.go), request logging and metrics.
+// Package httpapi is the HTTP face of the service: routes (routes.go), the read_ocr handler
+// (readocr.go) and the decoding of its requests (request.go), the mapping of error codes to
+// statuses (errors.go), request IDs, deadlines and the access log (middleware.go), metrics and
+// the admin port (admin.go).
 package httpapi
 
 import (
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
-// Limits are the per-request bounds the handlers enforce.
-type Limits struct {
-	MaxImageBytes  int64
-	MaxPixels      int64
-	RequestTimeout time.Duration
+// Config holds the HTTP layer's limits.
+type Config struct {
+	MaxImageBytes  int64         // largest image, uploaded (decoded) or fetched
+	RequestTimeout time.Duration // reading, fetching, queueing and recognising one request
+	WriteTimeout   time.Duration // sending one response: a client that does not read is dropped
+	MemoryWait     time.Duration // longest wait for a request's share of memory (then 503)
 }
+
+// DefaultConfig is the HTTP layer's configuration unless flags say otherwise.
+func DefaultConfig() Config {
+	return Config{MaxImageBytes: 20 << 20, RequestTimeout: 60 * time.Second, WriteTimeout: 10 * time.Second,
+		MemoryWait: 20 * time.Second}
+}
+
+// MaxRequestBytes is the most memory one request may hold at once in the API process: a JSON
+// body carrying the largest image in base64 (4/3 of it, and the other fields) and the decoded
+// image.
+func (c Config) MaxRequestBytes() int64 { return c.maxJSONBody() + c.MaxImageBytes }
+
+func (c Config) maxJSONBody() int64      { return c.MaxImageBytes*4/3 + 64<<10 }
+func (c Config) maxMultipartBody() int64 { return c.MaxImageBytes + 64<<10 }
 
 // Server serves the API. Create it with NewServer.
 type Server struct {
+	cfg      Config
 	router   chi.Router
 	log      *slog.Logger
 	engine   *ocr.Engine
-	fetcher  *fetch.Fetcher
-	limits   Limits
+	pipeline *pipeline.Pipeline
+	budget   *membudget.Budget
 	version  string
 	metrics  *metrics
 	draining atomic.Bool
+	inflight sync.WaitGroup // requests being served, for the shutdown
 }
 
 // NewServer wires the routes. reg receives the service's metrics (a fresh registry in tests).
-func NewServer(log *slog.Logger, engine *ocr.Engine, fetcher *fetch.Fetcher, limits Limits, version string, reg *prometheus.Registry) *Server {
-	s := &Server{log: log, engine: engine, fetcher: fetcher, limits: limits, version: version}
-	s.metrics = newMetrics(reg, engine, s.Ready)
+func NewServer(cfg Config, log *slog.Logger, engine *ocr.Engine, p *pipeline.Pipeline, budget *membudget.Budget,
+	version string, reg *prometheus.Registry) *Server {
+	s := &Server{cfg: cfg, log: log, engine: engine, pipeline: p, budget: budget, version: version}
+	s.metrics = newMetrics(reg, engine, budget, s.Ready)
 	s.router = chi.NewRouter()
 	s.routes()
 	return s
@@ -51,3 +73,18 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 // Ready reports whether the engine is warm and the server is not draining.
 func (s *Server) Ready() bool { return !s.draining.Load() && s.engine.Ready() }
+
+// WaitAnswered waits until every request being served has had its answer, or d passes.
+func (s *Server) WaitAnswered(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.inflight.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}

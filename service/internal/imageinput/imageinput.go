@@ -10,8 +10,6 @@ package imageinput
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
@@ -21,15 +19,17 @@ import (
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
+
+	"github.com/readocr/readocr/service/internal/failure"
 )
 
 // Errors, each mapped to one HTTP status by the API layer.
 var (
-	ErrEmpty       = errors.New("image is empty")
-	ErrUnsupported = errors.New("unsupported image format")
-	ErrPDF         = errors.New("PDF is not supported: convert the page to PNG or TIFF first (e.g. pdftoppm -r 300 -png)")
-	ErrUndecodable = errors.New("image could not be decoded")
-	ErrTooLarge    = errors.New("image dimensions exceed the limit")
+	ErrEmpty       = failure.New(failure.InvalidImageField, "image is empty")
+	ErrUnsupported = failure.New(failure.UnsupportedMediaType, "unsupported image format")
+	ErrPDF         = failure.New(failure.UnsupportedMediaType, "PDF is not supported: convert the page to PNG or TIFF first (e.g. pdftoppm -r 300 -png)")
+	ErrUndecodable = failure.New(failure.UndecodableImage, "image could not be decoded")
+	ErrTooLarge    = failure.New(failure.ImageTooLarge, "image dimensions exceed the limit")
 )
 
 // MaxSide is the largest width or height Tesseract handles (its boxes use 16-bit coordinates).
@@ -102,7 +102,7 @@ func Sniff(b []byte) (string, error) {
 	case bytes.HasPrefix(b, []byte("%PDF-")):
 		return "", ErrPDF
 	}
-	return "", fmt.Errorf("%w: the bytes are none of PNG, JPEG, TIFF, GIF, WebP, BMP, PNM", ErrUnsupported)
+	return "", failure.Detail(ErrUnsupported, "the bytes are none of PNG, JPEG, TIFF, GIF, WebP, BMP, PNM")
 }
 
 // header is what the headers say about the image Leptonica would decode.
@@ -154,10 +154,10 @@ func readHeader(b []byte) (header, error) {
 		cfg, err = pnmConfig(b)
 	}
 	if err != nil {
-		return h, fmt.Errorf("%w: %s: %v", ErrUndecodable, format, err)
+		return h, failure.Detail(ErrUndecodable, "%s: %v", format, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return h, fmt.Errorf("%w: %s header says %dx%d", ErrUndecodable, format, cfg.Width, cfg.Height)
+		return h, failure.Detail(ErrUndecodable, "%s header says %dx%d", format, cfg.Width, cfg.Height)
 	}
 	h.width, h.height = cfg.Width, cfg.Height
 	h.gray = isGray(cfg.ColorModel)
@@ -184,8 +184,8 @@ func Check(b []byte, maxPixels int64) (Page, error) {
 		return Page{}, err
 	}
 	if h.width > MaxSide || h.height > MaxSide || int64(h.width)*int64(h.height) > maxPixels {
-		return Page{}, fmt.Errorf("%w: %dx%d is %.1f megapixels, the limit is %.1f megapixels and %d pixels a side",
-			ErrTooLarge, h.width, h.height, float64(h.width)*float64(h.height)/1e6, float64(maxPixels)/1e6, MaxSide)
+		return Page{}, failure.Detail(ErrTooLarge, "%dx%d is %.1f megapixels, the limit is %.1f megapixels and %d pixels a side",
+			h.width, h.height, float64(h.width)*float64(h.height)/1e6, float64(maxPixels)/1e6, MaxSide)
 	}
 	p := Page{data: h.data, format: h.format, width: h.width, height: h.height, orientation: h.orientation, gray: h.gray}
 	if p.orientation >= 5 { // a quarter turn: width and height swap

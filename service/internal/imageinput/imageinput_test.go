@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
 const testMaxPixels = 40_000_000

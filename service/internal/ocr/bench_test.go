@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/readocr/readocr/internal/testimages"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
@@ -16,7 +16,7 @@ func BenchmarkRecognize(b *testing.B) {
 	for _, layout := range []bool{false, true} {
 		name := map[bool]string{false: "text", true: "layout"}[layout]
 		b.Run(name, func(b *testing.B) {
-			req := Request{Page: page(b, img), Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: layout}
+			req := Request{Page: page(b, img), Options: tessconfig.Options{PSM: -1}, Layout: layout}
 			for b.Loop() {
 				if _, err := e.Recognize(context.Background(), req); err != nil {
 					b.Fatal(err)

@@ -5,25 +5,25 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/otiai10/gosseract/v2"
 
-	"github.com/readocr/readocr/internal/testimages"
-	"github.com/readocr/readocr/internal/testrun"
-	"github.com/readocr/readocr/service/internal/cheap"
+	"github.com/readocr/readocr/internal/testsupport/testimages"
+	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
-// OMP_THREAD_LIMIT=1 because Tesseract's OpenMP threads make OCR 3.5-6x slower on a shared CPU;
-// glibc's per-thread cache off so that the C heap reading of TestNoCHeapGrowth counts exactly the
-// bytes in use (cached free chunks count as used).
+// The engine's workers are this test binary started again: ServeIfWorker serves then.
 func TestMain(m *testing.M) {
-	testrun.MainWithEnv(m, "OMP_THREAD_LIMIT=1", "GLIBC_TUNABLES=glibc.malloc.tcache_count=0")
+	ServeIfWorker()
+	os.Exit(m.Run())
 }
 
 func newEngine(t testing.TB, cfg Config) *Engine {
@@ -64,7 +64,11 @@ func read(t testing.TB, e *Engine, img []byte, lang, config string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Recognize(context.Background(), Request{Page: page(t, img), Lang: lang, Options: opts})
+	l, err := e.Lang(lang)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Recognize(context.Background(), Request{Page: page(t, img), Lang: l, Options: opts})
 	if err != nil {
 		t.Fatalf("Recognize(lang=%s config=%q): %v", lang, config, err)
 	}
@@ -78,7 +82,7 @@ func TestGroundTruth(t *testing.T) {
 		"tjs_simple.pbm": true, "ocropy_0079-01000d.png": true}
 	for _, img := range testimages.All(t, "images/") {
 		lang := img.Lang
-		if err := e.CheckLang(lang); err != nil {
+		if _, err := e.Lang(lang); err != nil {
 			t.Logf("%s: %v; reading with eng", img.Name, err)
 			lang = "eng"
 		}
@@ -165,7 +169,7 @@ func TestRotatedPageWithOSD(t *testing.T) {
 func TestLayout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
 	img := testimages.Get(t, "phototest.tif")
-	res, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true})
+	res, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Options: tessconfig.Options{PSM: -1}, Layout: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +208,7 @@ func TestLayout(t *testing.T) {
 func TestUndecodableBytes(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
 	for _, name := range []string{"truncated.png", "truncated.webp"} {
-		_, err := e.Recognize(context.Background(), Request{Page: page(t, testimages.Get(t, name).Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		_, err := e.Recognize(context.Background(), Request{Page: page(t, testimages.Get(t, name).Bytes), Options: tessconfig.Options{PSM: -1}})
 		if !errors.Is(err, ErrUndecodable) {
 			t.Errorf("%s: error %v, want ErrUndecodable", name, err)
 		}
@@ -226,7 +230,6 @@ func TestLanguages(t *testing.T) {
 		lang string
 		want error
 	}{
-		{"", ErrInvalidLang},
 		{"eng deu", ErrInvalidLang},
 		{"eng+", ErrInvalidLang},
 		{"../../etc/passwd", ErrInvalidLang},
@@ -237,7 +240,7 @@ func TestLanguages(t *testing.T) {
 		{long, ErrUnknownLanguage},
 	}
 	for _, tt := range tests {
-		_, err := e.Recognize(context.Background(), Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Lang: tt.lang})
+		_, err := e.Lang(tt.lang)
 		if !errors.Is(err, tt.want) {
 			t.Errorf("lang %.40q: error %v, want %v", tt.lang, err, tt.want)
 		}
@@ -264,26 +267,29 @@ func TestUnknownLanguageListDoesNotOverflow(t *testing.T) {
 }
 
 // Upstream gosseract's Init swaps the process's stderr to /dev/null and back; two at once can
-// leave fd 2 on /dev/null for good. Clients are created concurrently here (several languages,
-// cold pool) and fd 2 must point where it did.
+// leave fd 2 on /dev/null for good. The fork serialises Init: clients of several languages are
+// created at once here, in this process, and fd 2 must point where it did.
 func TestConcurrentInitKeepsStderr(t *testing.T) {
 	before, err := os.Readlink("/proc/self/fd/2")
 	if err != nil {
 		t.Skip(err)
 	}
-	e := newEngine(t, Config{Workers: 8, MaxClients: 64})
-	img := testimages.Get(t, "tjs_simple.pbm").Bytes
-	langs := []string{"eng", "deu", "fra", "eng+deu", "eng+fra", "deu+fra", "fra+eng", "deu+eng"}
+	dir, err := FindTessdata("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	langs, _ := installedLanguages(dir)
 	for round := range 3 {
 		var wg sync.WaitGroup
-		for _, lang := range langs {
-			if e.CheckLang(lang) != nil {
-				lang = "eng"
-			}
+		for i := range 8 {
+			lang := langs[i%len(langs)]
 			wg.Go(func() {
-				if _, err := e.Recognize(context.Background(), Request{Page: page(t, img), Lang: lang, Options: tessconfig.Options{PSM: -1}}); err != nil {
+				c, err := newClient(dir, lang)
+				if err != nil {
 					t.Errorf("round %d lang %s: %v", round, lang, err)
+					return
 				}
+				c.tess.Close()
 			})
 		}
 		wg.Wait()
@@ -296,14 +302,14 @@ func TestConcurrentInitKeepsStderr(t *testing.T) {
 // Many concurrent requests of mixed images and languages all get their own page's text
 // (run with -race).
 func TestConcurrentRequests(t *testing.T) {
-	e := newEngine(t, Config{Workers: 2, QueueSize: 64, MaxClients: 3})
+	e := newEngine(t, Config{Workers: 2, QueueSize: 64, MaxClients: 4})
 	images := testimages.All(t, "images/")
 	var wg sync.WaitGroup
 	for i := range 24 {
 		img := images[i%len(images)]
-		lang := []string{"eng", "eng", "eng+deu", "fra"}[i%4]
-		if e.CheckLang(lang) != nil {
-			lang = "eng"
+		lang, err := e.Lang([]string{"eng", "eng", "eng+deu", "fra"}[i%4])
+		if err != nil {
+			lang, _ = e.Lang("eng")
 		}
 		wg.Go(func() {
 			res, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: lang, Options: tessconfig.Options{PSM: -1}})
@@ -317,16 +323,16 @@ func TestConcurrentRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if s := e.Stats(); s.Clients > 3 || s.Running != 0 || s.Waiting != 0 {
-		t.Errorf("after the burst: %+v, want at most 3 clients and nothing running", s)
+	if s := e.Stats(); s.Clients > 4 || s.Running != 0 || s.Waiting != 0 {
+		t.Errorf("after the burst: %+v, want at most 4 clients (2 a worker) and nothing running", s)
 	}
 }
 
 func TestQueueFullAndTimeout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1, QueueSize: 1, QueueTimeout: 50 * time.Millisecond})
-	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Options: tessconfig.Options{PSM: -1}}
 	// Occupy the only worker and the only queue place.
-	e.slots <- struct{}{}
+	<-e.free
 	e.admit <- struct{}{}
 	start := time.Now()
 	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrQueueTimeout) {
@@ -341,9 +347,33 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	}
 	<-e.admit
 	<-e.admit
-	<-e.slots
+	e.free <- struct{}{}
 	if _, err := e.Recognize(context.Background(), req); err != nil {
 		t.Fatalf("after the load went away: %v", err)
+	}
+}
+
+// A request waiting for a worker when the server stops is told so (503 not_ready), not taken
+// for a client that left; one whose time runs out while waiting gets queue_timeout.
+func TestWaitEndsByCause(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1, QueueSize: 4})
+	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Options: tessconfig.Options{PSM: -1}}
+	<-e.free
+	defer func() { e.free <- struct{}{} }()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(failure.ErrShutdown)
+	if _, err := e.Recognize(ctx, req); failure.CodeOf(err) != failure.NotReady {
+		t.Errorf("shutdown while queued: %v (%s), want not_ready", err, failure.CodeOf(err))
+	}
+	ctx, cancel2 := context.WithTimeoutCause(context.Background(), 10*time.Millisecond, failure.ErrDeadline)
+	defer cancel2()
+	if _, err := e.Recognize(ctx, req); failure.CodeOf(err) != failure.QueueTimeout {
+		t.Errorf("deadline while queued: %v (%s), want queue_timeout", err, failure.CodeOf(err))
+	}
+	ctx, cancel3 := context.WithCancel(context.Background())
+	cancel3()
+	if _, err := e.Recognize(ctx, req); failure.CodeOf(err) != failure.ClientClosedRequest {
+		t.Errorf("client gone while queued: %v (%s), want client_closed_request", err, failure.CodeOf(err))
 	}
 }
 
@@ -355,44 +385,48 @@ func TestCloseWaitsForRunningRequest(t *testing.T) {
 	if err := e.Warm(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	img := testimages.Get(t, "eurotext.tif")
+	slow := page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 2)) // ~1 s of OCR
 	done := make(chan error, 1)
 	go func() {
-		_, err := e.Recognize(context.Background(), Request{Page: page(t, img.Bytes), Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		_, err := e.Recognize(context.Background(), Request{Page: slow, Options: tessconfig.Options{PSM: -1}})
 		done <- err
 	}()
 	for e.Stats().Running == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	start := time.Now()
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// The request gives its client back a moment before Recognize returns to the goroutine, so
-	// the proof that Close waited is the engine's state when Close returns: the in-flight client
-	// is already closed. Had Close not waited, that client would still be counted (it is only
-	// closed when the request puts it back).
-	if s := e.Stats(); s.Clients != 0 {
-		t.Errorf("Close returned with %d clients open (the in-flight one not back yet?); want 0", s.Clients)
-	}
-	if e.Ready() {
-		t.Error("closed engine reports ready")
-	}
+	// Close returns once the worker gave the page back, a moment before Recognize returns to
+	// its caller: the page's answer follows at once, and Close took the page's time.
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("in-flight request failed during Close: %v", err)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(5 * time.Second):
 		t.Fatal("the in-flight request never returned")
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("Close returned after %v, before the page could have been read", took)
+	}
+	if e.Ready() {
+		t.Error("closed engine reports ready")
+	}
+	if s := e.Stats(); s.Clients != 0 {
+		t.Errorf("after Close: %+v", s)
 	}
 }
 
 // Upstream gosseract never freed Text() results, word strings or result iterators: the C heap
 // grew with every page. After warm-up it must stay flat.
 func TestNoCHeapGrowth(t *testing.T) {
-	e := newEngine(t, Config{Workers: 1})
+	// glibc's per-thread cache off in the worker, so that its C heap reading counts exactly the
+	// bytes in use (cached free chunks count as used).
+	e := newEngine(t, Config{Workers: 1, WorkerEnv: []string{"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"}})
 	img := testimages.Get(t, "phototest.tif").Bytes
-	req := Request{Page: page(t, img), Lang: "eng", Options: tessconfig.Options{PSM: -1}, Layout: true}
+	req := Request{Page: page(t, img), Options: tessconfig.Options{PSM: -1}, Layout: true}
 	run := func(n int) {
 		for range n {
 			if _, err := e.Recognize(context.Background(), req); err != nil {
@@ -401,10 +435,10 @@ func TestNoCHeapGrowth(t *testing.T) {
 		}
 	}
 	run(10)
-	before := cheap.InUse()
+	before := e.Stats().CHeap
 	const n = 60
 	run(n)
-	after := cheap.InUse()
+	after := e.Stats().CHeap
 	growth := int64(after) - int64(before)
 	t.Logf("C heap in use: %d -> %d bytes (%+d over %d pages)", before, after, growth, n)
 	// One leaked copy of this page's text alone is ~300 bytes (+19 KB over 60 pages), its words
@@ -414,18 +448,19 @@ func TestNoCHeapGrowth(t *testing.T) {
 	}
 }
 
-// A page being recognised stops between words when its context ends, long before it would
-// have finished (upstream gosseract could not interrupt a page), and the client it ran on then
-// reads the next page correctly. Times are compared with the same page read in full here.
+// A request whose context ends is answered at once, and its worker stops the page between
+// words (upstream gosseract could not interrupt a page) and is ready for the next page long
+// before the page would have finished, without being restarted.
 func TestRecognitionStopsWhenContextEnds(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1})
-	slow := Request{Page: page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)), Lang: "eng", Options: tessconfig.Options{PSM: -1}}
+	slow := Request{Page: page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)), Options: tessconfig.Options{PSM: -1}}
 	start := time.Now()
 	if _, err := e.Recognize(context.Background(), slow); err != nil {
 		t.Fatal(err)
 	}
 	full := time.Since(start)
 	t.Logf("the slow page takes %v in full", full.Round(time.Millisecond))
+	pid := workerPIDs(e)
 
 	t.Run("cancel", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -442,26 +477,29 @@ func TestRecognitionStopsWhenContextEnds(t *testing.T) {
 		cancel()
 		cancelled := time.Now()
 		err := <-done
-		took := time.Since(cancelled)
-		t.Logf("stopped %v after cancel", took.Round(time.Millisecond))
-		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.Canceled) {
-			t.Fatalf("cancelled page: %v, want ErrStopped wrapping context.Canceled", err)
+		if took := time.Since(cancelled); took > 100*time.Millisecond {
+			t.Errorf("answered %v after the cancel", took)
 		}
-		// Without cancellation the rest of the page (~3/4 of it) would still run.
-		if took > full/2 {
-			t.Errorf("took %v to stop a page that takes %v in full", took, full)
+		if failure.CodeOf(err) != failure.ClientClosedRequest {
+			t.Fatalf("cancelled page: %v, want client_closed_request", err)
+		}
+		// The worker is free again once it stopped the page: the next page is read in about its
+		// own time, not after the rest of the slow one (~3/4 of it).
+		read(t, e, testimages.Get(t, "tjs_simple.pbm").Bytes, "eng", "")
+		if took := time.Since(cancelled); took > full/2 {
+			t.Errorf("the next page was read %v after the cancel (the slow page takes %v)", took, full)
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), full/4)
+		ctx, cancel := context.WithTimeoutCause(context.Background(), full/4, failure.ErrDeadline)
 		defer cancel()
 		start := time.Now()
 		_, err := e.Recognize(ctx, slow)
-		if !errors.Is(err, ErrStopped) || !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("page past its deadline: %v, want ErrStopped wrapping context.DeadlineExceeded", err)
+		if failure.CodeOf(err) != failure.OCRTimeout {
+			t.Fatalf("page past its deadline: %v, want ocr_timeout", err)
 		}
-		if took := time.Since(start); took > full*3/4 {
-			t.Errorf("a page with a deadline of %v ran for %v (%v in full)", full/4, took, full)
+		if took := time.Since(start); took > full/4+200*time.Millisecond {
+			t.Errorf("a page with a deadline of %v was answered after %v", full/4, took)
 		}
 	})
 	t.Run("next page", func(t *testing.T) {
@@ -470,7 +508,150 @@ func TestRecognitionStopsWhenContextEnds(t *testing.T) {
 		if testimages.Normalize(got) != testimages.Normalize(img.Expected) {
 			t.Errorf("after a stopped page: got %q, want %q", got, img.Expected)
 		}
+		if now := workerPIDs(e); !slices.Equal(now, pid) {
+			t.Errorf("workers %v became %v: a page that can stop between words was killed", pid, now)
+		}
 	})
+}
+
+func workerRSS(e *Engine) int64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for p := range e.all {
+		return p.rss()
+	}
+	return 0
+}
+
+// A page that grows a worker's memory is given back after it: idle workers hold about what
+// they held before (Tesseract keeps some buffers sized for the largest page it read), and
+// reading large pages again does not add to it.
+func TestWorkerGivesBackMemory(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	before := workerRSS(e)
+	big := page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)) // 7.4 MP
+	var after []int64
+	for range 3 {
+		stop := proctreePeak(e)
+		if _, err := e.Recognize(context.Background(), Request{Page: big}); err != nil {
+			t.Fatal(err)
+		}
+		peak := stop()
+		after = append(after, workerRSS(e))
+		t.Logf("worker RSS %d MiB idle, %d MiB at the peak, %d MiB after; C heap in use %d MiB",
+			before>>20, peak>>20, after[len(after)-1]>>20, e.Stats().CHeap>>20)
+		if grown, kept := peak-before, after[len(after)-1]-before; kept > grown/2 {
+			t.Errorf("the page grew the worker by %d MiB and it kept %d MiB of it", grown>>20, kept>>20)
+		}
+	}
+	if after[2]-after[0] > 8<<20 {
+		t.Errorf("idle RSS after large pages went %d -> %d MiB", after[0]>>20, after[2]>>20)
+	}
+}
+
+// proctreePeak samples the worker's RSS until stop.
+func proctreePeak(e *Engine) (stop func() int64) {
+	done := make(chan int64)
+	quit := make(chan struct{})
+	go func() {
+		var peak int64
+		for {
+			peak = max(peak, workerRSS(e))
+			select {
+			case <-quit:
+				done <- peak
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 { close(quit); return <-done }
+}
+
+func workerPIDs(e *Engine) []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var pids []int
+	for p := range e.all {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	slices.Sort(pids)
+	return pids
+}
+
+// Tesseract's layout analysis never looks at the stop flag, and on a page of scattered specks
+// it takes seconds to minutes (quadratic in their number). The request is answered at its
+// deadline all the same, the worker is killed and replaced, and the next page is read.
+func TestUnstoppablePageIsKilled(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	specks := Request{Page: page(t, testimages.Specks(t, 2000, 2000, 20)), Options: tessconfig.Options{PSM: -1}}
+	before := workerPIDs(e)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), 300*time.Millisecond, failure.ErrDeadline)
+	defer cancel()
+	start := time.Now()
+	_, err := e.Recognize(ctx, specks)
+	if failure.CodeOf(err) != failure.OCRTimeout {
+		t.Fatalf("specks past the deadline: %v", err)
+	}
+	if took := time.Since(start); took > 600*time.Millisecond {
+		t.Errorf("answered after %v with a deadline of 300ms", took)
+	}
+	img := testimages.Get(t, "phototest.tif")
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Errorf("after the killed page: %q", got)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the next page waited %v: the worker was not killed", took)
+	}
+	if after := workerPIDs(e); slices.Equal(after, before) {
+		t.Errorf("worker %v was not replaced", before)
+	}
+}
+
+// A worker that dies in the middle of a page (here: SIGSEGV, as a decoder bug on a hostile file
+// would) takes only that page with it: the request gets a clear error and the pool recovers.
+func TestWorkerCrashIsContained(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1})
+	slow := Request{Page: page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 2)), Options: tessconfig.Options{PSM: -1}}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.Recognize(context.Background(), slow)
+		done <- err
+	}()
+	for e.Stats().Running == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	syscall.Kill(workerPIDs(e)[0], syscall.SIGSEGV)
+	if err := <-done; failure.CodeOf(err) != failure.UndecodableImage {
+		t.Fatalf("page of a crashed worker: %v (%s), want undecodable_image", err, failure.CodeOf(err))
+	}
+	img := testimages.Get(t, "phototest.tif")
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Errorf("after the crash: %q", got)
+	}
+}
+
+// A page estimated to need more than a worker's share is refused before it is queued; a worker
+// that goes past its memory anyway is killed and its request told the page was too large.
+func TestPageMemory(t *testing.T) {
+	big := page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)) // 7.4 MP gray
+	e := newEngine(t, Config{Workers: 1, PageMemory: PageCost(big) - 1})
+	_, err := e.Recognize(context.Background(), Request{Page: big})
+	if !errors.Is(err, ErrTooLarge) || e.Stats().Running != 0 {
+		t.Fatalf("page over the estimate: %v", err)
+	}
+	// The watchdog: a worker may hold little more than it holds idle, and the estimate is
+	// taken out of the way.
+	idle := workerRSS(e)
+	e = newEngine(t, Config{Workers: 1, WorkerMemory: idle + 8<<20})
+	e.costOf = func(imageinput.Page) int64 { return 0 }
+	if _, err = e.Recognize(context.Background(), Request{Page: big}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("page past the worker's memory: %v, want ErrTooLarge", err)
+	}
+	img := testimages.Get(t, "phototest.tif")
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Errorf("after the killed page: %q", got)
+	}
 }
 
 // Each EXIF orientation is turned upright on the decoded page (Leptonica ignores EXIF): a
@@ -483,7 +664,7 @@ func TestEXIFOrientations(t *testing.T) {
 		if p.Orientation() != o || p.Width() != 640 || p.Height() != 480 {
 			t.Fatalf("orientation %d: page %dx%d orientation %d", o, p.Width(), p.Height(), p.Orientation())
 		}
-		res, err := e.Recognize(context.Background(), Request{Page: p, Lang: "eng", Options: tessconfig.Options{PSM: -1}})
+		res, err := e.Recognize(context.Background(), Request{Page: p, Options: tessconfig.Options{PSM: -1}})
 		if err != nil {
 			t.Fatal(err)
 		}

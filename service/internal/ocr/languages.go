@@ -1,19 +1,20 @@
 package ocr
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/readocr/readocr/service/internal/failure"
 )
 
 // Errors about languages, mapped to HTTP statuses by the API layer.
 var (
-	ErrInvalidLang     = errors.New("invalid lang")
-	ErrUnknownLanguage = errors.New("unknown language")
+	ErrInvalidLang     = failure.New(failure.InvalidLang, "invalid lang")
+	ErrUnknownLanguage = failure.New(failure.UnknownLanguage, "unknown language")
 )
 
 // MaxLanguages bounds a "+" list: each language is a model to load and run.
@@ -75,11 +76,11 @@ func installedLanguages(dir string) ([]string, error) {
 // sees it (Tesseract's own error path for unknown languages is noisy and was a buffer overflow).
 func checkLang(lang string, installed map[string]bool) error {
 	if len(lang) > MaxLanguages*33 || !langPattern.MatchString(lang) {
-		return fmt.Errorf("%w: %.64q is not a list of language codes joined with '+' (e.g. eng or eng+deu)", ErrInvalidLang, lang)
+		return failure.Detail(ErrInvalidLang, "%.64q is not a list of language codes joined with '+' (e.g. eng or eng+deu)", lang)
 	}
 	parts := strings.Split(lang, "+")
 	if len(parts) > MaxLanguages {
-		return fmt.Errorf("%w: %d languages, at most %d", ErrInvalidLang, len(parts), MaxLanguages)
+		return failure.Detail(ErrInvalidLang, "%d languages, at most %d", len(parts), MaxLanguages)
 	}
 	var unknown []string
 	for _, p := range parts {
@@ -88,7 +89,7 @@ func checkLang(lang string, installed map[string]bool) error {
 		}
 	}
 	if len(unknown) > 0 {
-		return fmt.Errorf("%w: %s not installed (see GET /languages)", ErrUnknownLanguage, strings.Join(unknown, ", "))
+		return failure.Detail(ErrUnknownLanguage, "%s not installed (see GET /languages)", strings.Join(unknown, ", "))
 	}
 	return nil
 }

@@ -7,20 +7,21 @@
 package tessconfig
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/kballard/go-shellquote"
+
+	"github.com/readocr/readocr/service/internal/failure"
 )
 
 // ErrInvalid means the string is malformed (bad quoting, missing or out-of-range values).
-var ErrInvalid = errors.New("invalid config")
+var ErrInvalid = failure.New(failure.InvalidConfig, "invalid config")
 
 // ErrUnsupported means an option or variable outside the supported subset.
-var ErrUnsupported = errors.New("unsupported config")
+var ErrUnsupported = failure.New(failure.UnsupportedConfig, "unsupported config")
 
 // MaxLen bounds the config string; real ones are a few dozen bytes.
 const MaxLen = 1024
@@ -91,11 +92,11 @@ func VariableNames() []string {
 func Parse(s string) (Options, error) {
 	opts := Options{PSM: -1, OEM: -1}
 	if len(s) > MaxLen {
-		return opts, fmt.Errorf("%w: longer than %d bytes", ErrInvalid, MaxLen)
+		return opts, failure.Detail(ErrInvalid, "longer than %d bytes", MaxLen)
 	}
 	args, err := shellquote.Split(s)
 	if err != nil {
-		return opts, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return opts, failure.Detail(ErrInvalid, "%v", err)
 	}
 	for i := 0; i < len(args); i++ {
 		name, value, hasValue := strings.Cut(args[i], "=")
@@ -104,7 +105,7 @@ func Parse(s string) (Options, error) {
 				return value, nil
 			}
 			if i+1 >= len(args) {
-				return "", fmt.Errorf("%w: %s needs a value", ErrInvalid, name)
+				return "", failure.Detail(ErrInvalid, "%s needs a value", name)
 			}
 			i++
 			return args[i], nil
@@ -128,7 +129,7 @@ func Parse(s string) (Options, error) {
 			}
 			// The installed models are LSTM-only (tessdata_fast): the legacy engine is absent.
 			if opts.OEM == 0 || opts.OEM == 2 {
-				return opts, fmt.Errorf("%w: --oem %d needs the legacy engine, which the installed models do not have; use --oem 1 or 3", ErrUnsupported, opts.OEM)
+				return opts, failure.Detail(ErrUnsupported, "--oem %d needs the legacy engine, which the installed models do not have; use --oem 1 or 3", opts.OEM)
 			}
 		case name == "--dpi":
 			v, err := next()
@@ -142,7 +143,7 @@ func Parse(s string) (Options, error) {
 			kv := strings.TrimPrefix(args[i], "-c")
 			if kv == "" {
 				if i+1 >= len(args) {
-					return opts, fmt.Errorf("%w: -c needs name=value", ErrInvalid)
+					return opts, failure.Detail(ErrInvalid, "-c needs name=value")
 				}
 				i++
 				kv = args[i]
@@ -151,8 +152,8 @@ func Parse(s string) (Options, error) {
 				return opts, err
 			}
 		default:
-			return opts, fmt.Errorf("%w: option %q (supported: --psm, --oem, --dpi, -c with %s)",
-				ErrUnsupported, args[i], strings.Join(VariableNames(), ", "))
+			return opts, failure.Detail(ErrUnsupported, "option %q (supported: --psm, --oem, --dpi, -c with %s)",
+				args[i], strings.Join(VariableNames(), ", "))
 		}
 	}
 	return opts, nil
@@ -161,14 +162,14 @@ func Parse(s string) (Options, error) {
 func (o *Options) setVar(kv string) error {
 	k, v, ok := strings.Cut(kv, "=")
 	if !ok || k == "" {
-		return fmt.Errorf("%w: -c wants name=value, got %q", ErrInvalid, kv)
+		return failure.Detail(ErrInvalid, "-c wants name=value, got %q", kv)
 	}
 	spec, known := Variables[k]
 	if !known {
-		return fmt.Errorf("%w: variable %q (supported: %s)", ErrUnsupported, k, strings.Join(VariableNames(), ", "))
+		return failure.Detail(ErrUnsupported, "variable %q (supported: %s)", k, strings.Join(VariableNames(), ", "))
 	}
 	if err := spec.check(v); err != nil {
-		return fmt.Errorf("%w: -c %s: %v", ErrInvalid, k, err)
+		return failure.Detail(ErrInvalid, "-c %s: %v", k, err)
 	}
 	if o.Vars == nil {
 		o.Vars = map[string]string{}
@@ -180,7 +181,7 @@ func (o *Options) setVar(kv string) error {
 func atoiRange(name, v string, lo, hi int) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s wants an integer from %d to %d, got %q", ErrInvalid, name, lo, hi, v)
+		return 0, failure.Detail(ErrInvalid, "%s wants an integer from %d to %d, got %q", name, lo, hi, v)
 	}
 	return n, nil
 }

@@ -25,7 +25,7 @@ type Image struct {
 // Dir returns the absolute path of testdata/ocr.
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "ocr")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "testdata", "ocr")
 }
 
 // Load returns every image of the manifest whose path starts with prefix ("images/" or "bad/").

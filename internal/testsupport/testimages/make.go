@@ -77,9 +77,14 @@ func WithOrientation(jpg []byte, orientation uint16) []byte {
 // decompression bomb looks like to a header check.
 func PNGBomb(tb testing.TB, width, height uint32) []byte {
 	tb.Helper()
+	return PNGBombBytes(width, height)
+}
+
+// PNGBombBytes is PNGBomb outside a test.
+func PNGBombBytes(width, height uint32) []byte {
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	b := buf.Bytes()
 	// IHDR data starts at 16: 8 signature + 4 length + 4 type.
@@ -118,9 +123,14 @@ func Rotate(tb testing.TB, img Image, deg int) []byte {
 // long to recognise, for tests that need OCR still running when something else happens.
 func Tiled(tb testing.TB, img Image, n int) []byte {
 	tb.Helper()
+	return TiledBytes(img, n)
+}
+
+// TiledBytes is Tiled outside a test.
+func TiledBytes(img Image, n int) []byte {
 	decoded, err := imaging.Decode(bytes.NewReader(img.Bytes))
 	if err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	w, h := decoded.Bounds().Dx(), decoded.Bounds().Dy()
 	page := imaging.New(w*n, h*n, color.White)
@@ -131,7 +141,7 @@ func Tiled(tb testing.TB, img Image, n int) []byte {
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, page); err != nil {
-		tb.Fatal(err)
+		panic(err)
 	}
 	return buf.Bytes()
 }

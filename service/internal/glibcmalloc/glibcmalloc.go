@@ -1,6 +1,6 @@
-// Package cheap reports and tunes the C heap of the process: Tesseract and Leptonica allocate
+// Package glibcmalloc reports and tunes the C heap of the process: Tesseract and Leptonica allocate
 // outside the Go heap, so Go's runtime metrics and GC do not see or manage that memory.
-package cheap
+package glibcmalloc
 
 // #include <malloc.h>
 import "C"
