@@ -51,10 +51,11 @@ fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzGIF -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench
-bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container when Docker runs), to docs/benchmarks.md
+bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container, + BEFORE=<git rev>), memory soak, worst cases; to docs/benchmarks.md
 	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
-	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -out docs/benchmarks.md \
-	  $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
+	$(if $(BEFORE),hack/build-at.sh $(BEFORE) bin/readocr-before)
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -out docs/benchmarks.md \
+	  $(if $(BEFORE),-before bin/readocr-before) $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
 
 IMAGE ?= readocr
 TAG   ?= $(shell cat VERSION)
