@@ -88,7 +88,7 @@ func runWorst(log *slog.Logger, bin string) (*worstReport, error) {
 func (w *worstReport) render(b *strings.Builder) {
 	t := w.target
 	fmt.Fprintf(b, "\n### Worst cases the caps admit, and hostile files\n\n"+
-		"The service started with `--memory-limit %dMi --workers %d` (a pod of the production stack): %d MiB a page per worker; "+
+		"The service started with `--memory-limit %dMi --workers %d`: %d MiB a page per worker; "+
 		"pages admitted up to %.1f MP in colour and %.1f MP in grayscale whatever their encoding (larger when their file is small). "+
 		"Each case alone; the service's resident memory (API process and workers) sampled every 10 ms.\n\n",
 		t.MemoryLimit>>20, t.Workers, t.PageMemory>>20, w.colourMP, w.grayMP)
