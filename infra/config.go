@@ -2,46 +2,61 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
 
-// Config is the stack configuration (Pulumi.<stack>.yaml, key prefix "readocr:").
-// Defaults are the ones manifests/ is rendered with.
+// Config is the stack configuration (Pulumi.<stack>.yaml, key prefix "readocr:"). Defaults
+// are what manifests/ is rendered with: a 2-CPU minikube.
 type Config struct {
-	Image       string // image reference with a version tag; ignored when Build is set
-	Build       bool   // build the image with pulumi-docker (into minikube's Docker: SkipPush)
-	Replicas    int
-	ServiceType string // NodePort (minikube) or LoadBalancer / ClusterIP
-	NodePort    int    // with NodePort; 0 lets Kubernetes choose
-	CPURequest  string
-	CPULimit    string // also the worker count and GOMAXPROCS
-	MemRequest  string
-	MemLimit    string
-	GoMemLimit  string // Go heap soft limit; the rest of the limit is Tesseract's C heap
-	MaxReplicas int    // HorizontalPodAutoscaler ceiling
-	LogLevel    string
-	RenderDir   string // write YAML here instead of talking to a cluster (make manifests)
-	Namespace   string // "" = the provider's default namespace; manifests/ never carries one
+	Version      string // the release (VERSION): the app.kubernetes.io/version label
+	Image        string // image reference with a version tag or a digest; ignored when Build is set
+	Build        bool   // build the image with pulumi-docker (into minikube's Docker: SkipPush)
+	MinReplicas  int    // the HorizontalPodAutoscaler's floor; the Deployment leaves replicas to it
+	MaxReplicas  int    // and its ceiling
+	ServiceType  string // NodePort (minikube), ClusterIP (behind the Ingress) or LoadBalancer
+	NodePort     int    // with NodePort; 0 lets Kubernetes choose
+	IngressHost  string // when set, an Ingress for this host routes to the Service
+	IngressClass string
+	CPURequest   string
+	CPULimit     string // also the worker count and GOMAXPROCS
+	MemRequest   string
+	MemLimit     string // what the service shares out between its workers and requests
+	LogLevel     string
+	RenderDir    string // write YAML here instead of talking to a cluster (make manifests)
+	Namespace    string // "" = the provider's default namespace; manifests/ never carries one
 }
 
-// DefaultConfig is what manifests/ is rendered from.
+// Registry is where the release pipeline publishes the image (README, CI/CD); `make image`
+// tags its build with the same name, so manifests name the image users also load.
+const Registry = "ghcr.io/readocr/readocr"
+
+// DefaultConfig is what manifests/ is rendered from: sized so that the default minikube (2 CPUs,
+// the control plane requesting ~0.75 of them) runs two pods, a rolling update's extra pod, and
+// the autoscaler's maximum of four.
 func DefaultConfig(version string) Config {
 	return Config{
-		Image:       "readocr:" + version,
-		Replicas:    3,
+		Version:     version,
+		Image:       Registry + ":" + version,
+		MinReplicas: 2,
+		MaxReplicas: 4,
 		ServiceType: "NodePort",
 		NodePort:    30400,
-		// Measured (docs/benchmarks.md): ~110 MiB RSS with two workers and eng under load,
-		// 52 MiB idle; one worker per CPU of the limit.
-		CPURequest:  "500m",
-		CPULimit:    "2",
-		MemRequest:  "192Mi",
-		MemLimit:    "512Mi",
-		GoMemLimit:  "256MiB",
-		MaxReplicas: 10,
-		LogLevel:    "info",
+		// One worker per pod (the CPU limit): 250m requested, so four pods and a surge pod fit
+		// beside minikube's control plane; a busy pod uses its whole CPU and the autoscaler
+		// (70 % of the request) adds pods early.
+		CPURequest: "250m",
+		CPULimit:   "1",
+		// 768 Mi with one worker admits pages up to 16 MP in colour, 24 MP in grayscale
+		// (README, Limits). Idle pods use ~100 Mi: requesting half the limit lets five pods
+		// (four and a surge) schedule on minikube's default 2.2 GB; the production stack
+		// requests its limit in full.
+		MemRequest:   "384Mi",
+		MemLimit:     "768Mi",
+		LogLevel:     "info",
+		IngressClass: "nginx",
 	}
 }
 
@@ -61,32 +76,40 @@ func loadConfig(ctx *pulumi.Context, version string) (Config, error) {
 	}
 	str("image", &c.Image)
 	c.Build = cfg.GetBool("build")
-	num("replicas", &c.Replicas)
+	num("minReplicas", &c.MinReplicas)
+	num("maxReplicas", &c.MaxReplicas)
 	str("serviceType", &c.ServiceType)
 	num("nodePort", &c.NodePort)
+	str("ingressHost", &c.IngressHost)
+	str("ingressClass", &c.IngressClass)
 	str("cpuRequest", &c.CPURequest)
 	str("cpuLimit", &c.CPULimit)
 	str("memoryRequest", &c.MemRequest)
 	str("memoryLimit", &c.MemLimit)
-	str("goMemLimit", &c.GoMemLimit)
-	num("maxReplicas", &c.MaxReplicas)
 	str("logLevel", &c.LogLevel)
 	str("renderDir", &c.RenderDir)
 	str("namespace", &c.Namespace)
 	return c, c.validate()
 }
 
+// imageRef is a reference with a tag or a digest, never "latest": pods must run what was
+// built, loaded or pushed for this release.
+var imageRef = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
+
 func (c Config) validate() error {
-	if c.Replicas < 1 || c.MaxReplicas < c.Replicas {
-		return fmt.Errorf("replicas (%d) must be at least 1 and at most maxReplicas (%d)", c.Replicas, c.MaxReplicas)
+	if c.MinReplicas < 1 || c.MaxReplicas < c.MinReplicas {
+		return fmt.Errorf("minReplicas (%d) must be at least 1 and at most maxReplicas (%d)", c.MinReplicas, c.MaxReplicas)
 	}
 	switch c.ServiceType {
 	case "NodePort", "LoadBalancer", "ClusterIP":
 	default:
 		return fmt.Errorf("serviceType %q: want NodePort, LoadBalancer or ClusterIP", c.ServiceType)
 	}
-	if t := tagOf(c.Image); !c.Build && (t == "latest" || t == "") {
-		return fmt.Errorf("image %q: name a version tag, not latest (pods must use what was loaded into the cluster)", c.Image)
+	if !c.Build {
+		m := imageRef.FindStringSubmatch(c.Image)
+		if m == nil || (m[1] == "" && m[2] == "") || m[1] == ":latest" {
+			return fmt.Errorf("image %q: name a version tag or a digest, not latest (pods must use what was loaded or pushed)", c.Image)
+		}
 	}
 	return nil
 }

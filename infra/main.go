@@ -6,6 +6,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
@@ -24,12 +25,19 @@ func main() {
 
 // version is the release in the VERSION file at the repository root (the image tag).
 func version() string {
-	for _, p := range []string{"VERSION", "../VERSION"} {
-		if b, err := os.ReadFile(p); err == nil {
-			return strings.TrimSpace(string(b))
-		}
+	if b, err := os.ReadFile(filepath.Join(repoRoot(), "VERSION")); err == nil {
+		return strings.TrimSpace(string(b))
 	}
 	return "dev"
+}
+
+// repoRoot is the repository root: the working directory (pulumi runs the program there, where
+// Pulumi.yaml is) or its parent (go test runs in infra/).
+func repoRoot() string {
+	if _, err := os.Stat("Pulumi.yaml"); err == nil {
+		return "."
+	}
+	return ".."
 }
 
 func program(ctx *pulumi.Context, cfg Config) error {
@@ -54,7 +62,7 @@ func program(ctx *pulumi.Context, cfg Config) error {
 
 	image := pulumi.String(cfg.Image).ToStringOutput()
 	if cfg.Build {
-		built, err := buildImage(ctx, cfg.Image)
+		built, err := buildImage(ctx, cfg, repoRoot())
 		if err != nil {
 			return err
 		}
@@ -75,6 +83,9 @@ func program(ctx *pulumi.Context, cfg Config) error {
 // serviceURL is how to reach the service: the NodePort on a node's address (minikube ip),
 // or the load balancer's address.
 func serviceURL(w *Resources, cfg Config) pulumi.StringOutput {
+	if cfg.IngressHost != "" {
+		return pulumi.Sprintf("http://%s (Ingress, class %s)", cfg.IngressHost, cfg.IngressClass)
+	}
 	switch cfg.ServiceType {
 	case "NodePort":
 		return pulumi.Sprintf("http://<node-ip>:%d (minikube: minikube service readocr --url)", w.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem())

@@ -4,19 +4,22 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 const (
-	name = "readocr"
-	port = 4000
-	uid  = 65532 // the image's numeric non-root user
+	name      = "readocr"
+	port      = 4000
+	adminPort = 9090  // /metrics and pprof: on the pod, not on the Service
+	uid       = 65532 // the image's numeric non-root user
 
 	preStopSeconds  = 5  // endpoints and kube-proxy catch up before the server stops accepting
 	shutdownSeconds = 20 // in-flight OCR gets this long after SIGTERM (OCR_SHUTDOWN_TIMEOUT)
@@ -31,9 +34,11 @@ type Resources struct {
 	Service        *corev1.Service
 	PDB            *policyv1.PodDisruptionBudget
 	HPA            *autoscalingv2.HorizontalPodAutoscaler
+	Ingress        *networkingv1.Ingress // with IngressHost
 }
 
-// settings is the service configuration carried by the ConfigMap.
+// settings is the service configuration carried by the ConfigMap. The service reads its
+// memory limit from the cgroup and shares it out itself (README, Limits).
 func settings(cfg Config) map[string]string {
 	return map[string]string{
 		"OCR_LOG_LEVEL":        cfg.LogLevel,
@@ -41,8 +46,7 @@ func settings(cfg Config) map[string]string {
 		"OCR_QUEUE_TIMEOUT":    "20s",
 		"OCR_MAX_IMAGE_BYTES":  "20971520",
 		"OCR_MAX_PIXELS":       "40000000",
-		"GOMEMLIMIT":           cfg.GoMemLimit,
-		"OMP_THREAD_LIMIT":     "1",
+		"OCR_ADMIN_PORT":       "9090",
 	}
 }
 
@@ -50,7 +54,7 @@ func settings(cfg Config) map[string]string {
 // HorizontalPodAutoscaler of readocr. The objects carry no namespace, so the rendered manifests
 // apply into whatever namespace kubectl is given.
 func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts ...pulumi.ResourceOption) (*Resources, error) {
-	version := tagOf(cfg.Image)
+	version := cfg.Version
 	selector := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String(name), "app.kubernetes.io/instance": pulumi.String(name)}
 	labels := pulumi.StringMap{
 		"app.kubernetes.io/name":      pulumi.String(name),
@@ -93,7 +97,8 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 	r.Deployment, err = appsv1.NewDeployment(ctx, name, &appsv1.DeploymentArgs{
 		Metadata: meta(name),
 		Spec: &appsv1.DeploymentSpecArgs{
-			Replicas:             pulumi.Int(cfg.Replicas),
+			// No replicas: the HorizontalPodAutoscaler owns the count. A re-apply or `pulumi up`
+			// that set it would reset what the autoscaler chose.
 			RevisionHistoryLimit: pulumi.Int(5),
 			Selector:             &metav1.LabelSelectorArgs{MatchLabels: selector},
 			// Never below capacity during a rollout: one extra pod first, then one old pod goes.
@@ -106,8 +111,14 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 			Template: &corev1.PodTemplateSpecArgs{
 				Metadata: &metav1.ObjectMetaArgs{
 					Labels: labels,
-					// A ConfigMap change rolls the pods.
-					Annotations: pulumi.StringMap{"readocr.dev/config-hash": pulumi.String(hash(data))},
+					Annotations: pulumi.StringMap{
+						// A ConfigMap change rolls the pods.
+						"readocr.dev/config-hash": pulumi.String(hash(data)),
+						// Prometheus scrapes the admin port, which the Service does not expose.
+						"prometheus.io/scrape": pulumi.String("true"),
+						"prometheus.io/port":   pulumi.String(fmt.Sprint(adminPort)),
+						"prometheus.io/path":   pulumi.String("/metrics"),
+					},
 				},
 				Spec: &corev1.PodSpecArgs{
 					ServiceAccountName:            pulumi.String(name),
@@ -129,9 +140,10 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 						Name:            pulumi.String(name),
 						Image:           image,
 						ImagePullPolicy: pulumi.String("IfNotPresent"),
-						Ports: corev1.ContainerPortArray{&corev1.ContainerPortArgs{
-							Name: pulumi.String("http"), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP"),
-						}},
+						Ports: corev1.ContainerPortArray{
+							&corev1.ContainerPortArgs{Name: pulumi.String("http"), ContainerPort: pulumi.Int(port), Protocol: pulumi.String("TCP")},
+							&corev1.ContainerPortArgs{Name: pulumi.String("admin"), ContainerPort: pulumi.Int(adminPort), Protocol: pulumi.String("TCP")},
+						},
 						EnvFrom: corev1.EnvFromSourceArray{&corev1.EnvFromSourceArgs{
 							ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: pulumi.String(name)},
 						}},
@@ -205,7 +217,7 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
 				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: pulumi.String(name),
 			},
-			MinReplicas: pulumi.Int(cfg.Replicas),
+			MinReplicas: pulumi.Int(cfg.MinReplicas),
 			MaxReplicas: pulumi.Int(cfg.MaxReplicas),
 			Metrics: autoscalingv2.MetricSpecArray{&autoscalingv2.MetricSpecArgs{
 				Type: pulumi.String("Resource"),
@@ -218,6 +230,28 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 	}, opts...)
 	if err != nil {
 		return nil, err
+	}
+
+	if cfg.IngressHost != "" {
+		pathType := pulumi.String("Prefix")
+		r.Ingress, err = networkingv1.NewIngress(ctx, name, &networkingv1.IngressArgs{
+			Metadata: meta(name),
+			Spec: &networkingv1.IngressSpecArgs{
+				IngressClassName: pulumi.String(cfg.IngressClass),
+				Rules: networkingv1.IngressRuleArray{&networkingv1.IngressRuleArgs{
+					Host: pulumi.String(cfg.IngressHost),
+					Http: &networkingv1.HTTPIngressRuleValueArgs{Paths: networkingv1.HTTPIngressPathArray{&networkingv1.HTTPIngressPathArgs{
+						Path: pulumi.String("/"), PathType: pathType,
+						Backend: &networkingv1.IngressBackendArgs{Service: &networkingv1.IngressServiceBackendArgs{
+							Name: pulumi.String(name), Port: &networkingv1.ServiceBackendPortArgs{Name: pulumi.String("http")},
+						}},
+					}}},
+				}},
+			},
+		}, opts...)
+		if err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
@@ -236,14 +270,4 @@ func hash(m map[string]string) string {
 	b, _ := json.Marshal(m) // map keys are sorted
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:8])
-}
-
-// tagOf returns the tag of an image reference ("readocr:0.1.0" -> "0.1.0").
-func tagOf(image string) string {
-	for i := len(image) - 1; i >= 0 && image[i] != '/'; i-- {
-		if image[i] == ':' {
-			return image[i+1:]
-		}
-	}
-	return "latest"
 }

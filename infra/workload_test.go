@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,7 +26,10 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	r.resources[args.TypeToken+"/"+args.Name] = args.Inputs.Mappable()
 	outputs := args.Inputs.Copy()
 	if args.TypeToken == "docker:index/image:Image" {
-		outputs["imageName"] = resource.NewStringProperty(args.Inputs["imageName"].StringValue() + "@sha256:feed")
+		// What pulumi-docker v4 returns for a build that is not pushed: imageName is the name it
+		// was given, and repoDigest is empty (it is the pushed manifest's digest).
+		outputs["imageName"] = args.Inputs["imageName"]
+		outputs["repoDigest"] = resource.NewStringProperty("")
 	}
 	return args.Name + "_id", outputs, nil
 }
@@ -105,20 +110,21 @@ func TestWorkload(t *testing.T) {
 	pod := "spec.template.spec"
 	c := pod + ".containers.0"
 	expect(t, dep, map[string]any{
-		"spec.replicas":                                        3,
-		"spec.strategy.type":                                   "RollingUpdate",
-		"spec.strategy.rollingUpdate.maxSurge":                 1,
-		"spec.strategy.rollingUpdate.maxUnavailable":           0,
-		c + ".image":                                           "readocr:0.1.0",
+		"spec.strategy.type":                         "RollingUpdate",
+		"spec.strategy.rollingUpdate.maxSurge":       1,
+		"spec.strategy.rollingUpdate.maxUnavailable": 0,
+		c + ".image":                                           "ghcr.io/readocr/readocr:0.1.0",
 		c + ".imagePullPolicy":                                 "IfNotPresent",
 		c + ".ports.0.containerPort":                           4000,
 		c + ".startupProbe.httpGet.path":                       "/readyz",
 		c + ".readinessProbe.httpGet.path":                     "/readyz",
 		c + ".livenessProbe.httpGet.path":                      "/healthz",
-		c + ".resources.requests.cpu":                          "500m",
-		c + ".resources.requests.memory":                       "192Mi",
-		c + ".resources.limits.cpu":                            "2",
-		c + ".resources.limits.memory":                         "512Mi",
+		c + ".ports.1.name":                                    "admin",
+		c + ".ports.1.containerPort":                           9090,
+		c + ".resources.requests.cpu":                          "250m",
+		c + ".resources.requests.memory":                       "384Mi",
+		c + ".resources.limits.cpu":                            "1",
+		c + ".resources.limits.memory":                         "768Mi",
 		c + ".env.0.name":                                      "OCR_WORKERS",
 		c + ".env.0.valueFrom.resourceFieldRef.resource":       "limits.cpu",
 		c + ".env.1.name":                                      "GOMAXPROCS",
@@ -141,18 +147,30 @@ func TestWorkload(t *testing.T) {
 	})
 	// The grace period covers the pre-stop pause and the service's own shutdown timeout.
 	cm := rec.get(t, configMap)
-	expect(t, cm, map[string]any{"data.OMP_THREAD_LIMIT": "1", "data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.GOMEMLIMIT": "256MiB"})
-	if hash := at(t, dep, "spec.template.metadata.annotations").(map[string]any)["readocr.dev/config-hash"]; hash == nil || hash == "" {
+	expect(t, cm, map[string]any{"data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.OCR_ADMIN_PORT": "9090"})
+	ann := at(t, dep, "spec.template.metadata.annotations").(map[string]any)
+	if hash := ann["readocr.dev/config-hash"]; hash == nil || hash == "" {
 		t.Error("pod template lacks the config hash annotation")
+	}
+	if ann["prometheus.io/port"] != "9090" || ann["prometheus.io/scrape"] != "true" {
+		t.Errorf("pod template's Prometheus annotations: %v", ann)
+	}
+	// The HorizontalPodAutoscaler owns the replica count: a Deployment that set it would reset
+	// the autoscaler's choice on every apply.
+	if _, ok := at(t, dep, "spec").(map[string]any)["replicas"]; ok {
+		t.Error("the Deployment sets replicas")
 	}
 
 	expect(t, rec.get(t, service), map[string]any{
 		"spec.type": "NodePort", "spec.ports.0.port": 4000, "spec.ports.0.nodePort": 30400, "spec.ports.0.targetPort": "http",
 	})
+	if ports := at(t, rec.get(t, service), "spec.ports").([]any); len(ports) != 1 {
+		t.Errorf("the Service exposes %d ports; the admin port must stay off it", len(ports))
+	}
 	expect(t, rec.get(t, account), map[string]any{"automountServiceAccountToken": false})
 	expect(t, rec.get(t, pdb), map[string]any{"spec.maxUnavailable": 1})
 	expect(t, rec.get(t, hpa), map[string]any{
-		"spec.minReplicas": 3, "spec.maxReplicas": 10, "spec.scaleTargetRef.name": "readocr",
+		"spec.minReplicas": 2, "spec.maxReplicas": 4, "spec.scaleTargetRef.name": "readocr",
 		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.averageUtilization": 70,
 	})
 
@@ -197,16 +215,37 @@ func TestSelectorsMatchPods(t *testing.T) {
 	}
 }
 
-// With build, pulumi-docker builds the Dockerfile into the local engine and its output tag
-// (not the configured string) feeds the Deployment.
+// With build, pulumi-docker builds the Dockerfile into the local engine, tagged with a hash of
+// the build inputs: a code change is a new tag, which rolls the pods (imageName alone never
+// changes, and repoDigest is empty when nothing is pushed).
 func TestBuildImage(t *testing.T) {
 	cfg := DefaultConfig("0.1.0")
 	cfg.Build = true
 	rec := render(t, cfg)
 	img := rec.get(t, "docker:index/image:Image/readocr")
-	expect(t, img, map[string]any{"imageName": "readocr:0.1.0", "skipPush": true, "build.dockerfile": "../Dockerfile", "build.context": ".."})
-	if got := at(t, rec.get(t, deployment), "spec.template.spec.containers.0.image"); got != "readocr:0.1.0@sha256:feed" {
-		t.Errorf("deployment image %v, want the build's output", got)
+	name, _ := img["imageName"].(string)
+	sum, err := contextHash("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "ghcr.io/readocr/readocr:0.1.0-"+sum || len(sum) != 12 {
+		t.Errorf("image name %q, want the version and the build inputs' hash %s", name, sum)
+	}
+	expect(t, img, map[string]any{"skipPush": true, "build.dockerfile": "../Dockerfile", "build.context": ".."})
+	if got := at(t, rec.get(t, deployment), "spec.template.spec.containers.0.image"); got != name {
+		t.Errorf("deployment image %v, want the build's %s", got, name)
+	}
+	// Any change to what the image is built from changes the tag.
+	dir := t.TempDir()
+	for _, in := range buildInputs {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(in)), 0o755)
+	}
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\n"), 0o644)
+	a, _ := contextHash(dir)
+	os.MkdirAll(filepath.Join(dir, "service"), 0o755)
+	os.WriteFile(filepath.Join(dir, "service", "x.go"), []byte("package x\n"), 0o644)
+	if b, _ := contextHash(dir); a == b {
+		t.Error("a new source file left the hash unchanged")
 	}
 }
 
@@ -221,11 +260,12 @@ func TestRenderAndNamespaceUseAProvider(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	for _, mutate := range []func(*Config){
-		func(c *Config) { c.Replicas = 0 },
-		func(c *Config) { c.MaxReplicas = 2 },
+		func(c *Config) { c.MinReplicas = 0 },
+		func(c *Config) { c.MaxReplicas = 1 },
 		func(c *Config) { c.ServiceType = "Ingress" },
 		func(c *Config) { c.Image = "readocr:latest" },
 		func(c *Config) { c.Image = "readocr" },
+		func(c *Config) { c.Image = "ghcr.io/x/readocr@sha256:abc" },
 	} {
 		c := DefaultConfig("0.1.0")
 		mutate(&c)
@@ -236,5 +276,10 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := DefaultConfig("0.1.0").validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	c := DefaultConfig("0.1.0")
+	c.Image = "ghcr.io/readocr/readocr@sha256:" + strings.Repeat("a", 64)
+	if err := c.validate(); err != nil {
+		t.Errorf("a digest: %v", err)
 	}
 }

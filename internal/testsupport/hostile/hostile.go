@@ -270,10 +270,16 @@ func capPixels(t Target, gray bool) float64 {
 	return float64(t.PageMemory-16<<20) / perPixel * 0.98
 }
 
+// PageAtCap returns the largest page of noise a worker with pageMemory for a page admits, and
+// its size.
+func PageAtCap(pageMemory int64, gray bool) ([]byte, int) {
+	s := side(capPixels(Target{PageMemory: pageMemory}, gray) / 1e6)
+	return noisePage(s, s, gray), s
+}
+
 func atCap(gray bool) func(Target) Outcome {
 	return func(t Target) Outcome {
-		s := side(capPixels(t, gray) / 1e6)
-		img := noisePage(s, s, gray)
+		img, s := PageAtCap(t.PageMemory, gray)
 		var o Outcome
 		o.Note = fmt.Sprintf("%dx%d (%.1f MP), %.1f MB", s, s, float64(s*s)/1e6, float64(len(img))/1e6)
 		var mu sync.Mutex
