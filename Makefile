@@ -35,12 +35,14 @@ test: deps ## unit and integration tests on real libtesseract, with the race det
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, actionlint, yamllint
+lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, the gosseract patch
 	@out=$$(gofmt -l service infra internal test third_party); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint
 	yamllint --strict .
+	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run)
+	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile
 	hack/gosseract-patch.sh --verify
 
 .PHONY: fuzz
@@ -59,16 +61,10 @@ bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## servi
 
 IMAGE ?= readocr
 TAG   ?= $(shell cat VERSION)
-# The classic builder where BuildKit's buildx plugin is missing (Debian's docker.io).
-DOCKER_BUILD := $(shell docker buildx version >/dev/null 2>&1 && echo "docker build" || echo "DOCKER_BUILDKIT=0 docker build")
 
 .PHONY: image
-image: ## build the container image $(IMAGE):$(TAG) (starts a Docker engine, makes base images if it cannot pull)
-	@hack/docker-engine.sh
-	@hack/base-images.sh golang:1.26-bookworm
-	$(DOCKER_BUILD) -q -t $(IMAGE):$(TAG) --build-arg VERSION=$(TAG) \
-	  --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
-	@docker image inspect -f '{{.Size}}' $(IMAGE):$(TAG) | awk '{printf "$(IMAGE):$(TAG) %.1f MB\n", $$1/1e6}'
+image: ## build the container image readocr:$(TAG), also tagged ghcr.io/readocr/readocr:$(TAG) (starts a Docker engine if none runs)
+	@hack/image.sh $(TAG)
 
 .PHONY: run-image
 run-image: image ## run the image on :$(PORT) with the restrictions a cluster applies
@@ -81,29 +77,47 @@ test-image: image ## build the image and test it on the Docker engine
 
 .PHONY: manifests
 manifests: ## render manifests/ from the Pulumi program in infra/
-	hack/pulumi/render.sh manifests
+	hack/render-manifests.sh manifests
 
 .PHONY: manifests-check
-manifests-check: ## fail if manifests/ differs from what infra/ renders
-	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; hack/pulumi/render.sh $$tmp >/dev/null; \
-	  diff -ru manifests $$tmp && echo "manifests/ is up to date" || \
+manifests-check: ## fail if manifests/ differs from what infra/ renders (rendered with a KUBECONFIG set, as users have one)
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	  printf 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n' >$$tmp/kubeconfig; \
+	  KUBECONFIG=$$tmp/kubeconfig hack/render-manifests.sh $$tmp/out >/dev/null; \
+	  diff -ru manifests $$tmp/out && echo "manifests/ is up to date" || \
 	  { echo "manifests/ is stale: run make manifests and commit"; exit 1; }
 
 .PHONY: e2e
-e2e: ## on a real Kubernetes (minikube, or one built here): kubectl apply, rollout under load, pulumi up
+e2e: ## on a real minikube (a running one, or built here): kubectl apply, rollout under load, autoscaler, pulumi up
 	hack/e2e.sh
+
+.PHONY: minikube
+minikube: ## on the running minikube: build or load the image, kubectl apply -f manifests, wait, print the URL
+	hack/minikube.sh
+
+.PHONY: ansible-deps
+ansible-deps: ## the Ansible control node: ansible-core and the linters at pinned versions (pip), the collections
+	python3 -m pip install --user -r ansible/requirements.txt
+	cd ansible && ansible-galaxy collection install -r requirements.yml
 
 .PHONY: test-ansible
 test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container
 	hack/ansible-test.sh
 
+.PHONY: ansible-e2e
+ansible-e2e: ## the whole playbook for real on this host (minikube with the none driver), twice, the second with changed=0
+	hack/ansible-e2e.sh
+
 .PHONY: ansible-local
-ansible-local: ## run the whole playbook on this machine (CI runners), twice, the second with changed=0
-	cd ansible && ansible-galaxy collection install -r requirements.yml
+ansible-local: ## run the whole playbook on this machine (CI runners, docker driver), twice, the second with changed=0
 	cd ansible && ansible-playbook -i inventory/local.yml site.yml -e docker_source=docker -e minikube_user=$$(id -un)
 	cd ansible && ansible-playbook -i inventory/local.yml site.yml -e docker_source=docker -e minikube_user=$$(id -un) \
 	  | tee /tmp/readocr-ansible-second.log
 	grep -qE 'changed=0 +unreachable=0 +failed=0' /tmp/readocr-ansible-second.log
+
+.PHONY: ci-job
+ci-job: ## run a GitHub workflow job's run steps here: make ci-job WORKFLOW=ci.yml JOB=lint
+	$(GO) run ./test/workflows/runjob -workflow $${WORKFLOW:-ci.yml} -job $${JOB:-lint}
 
 .PHONY: clean
 clean: ## remove build output

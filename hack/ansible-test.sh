@@ -19,7 +19,7 @@ ansible-playbook site.yml --syntax-check -i inventory/hosts.example.yml
 
 echo "--- target: Debian 12 with systemd"
 "$root/hack/docker-engine.sh"
-"$root/hack/base-images.sh" debian:bookworm-slim
+"$root/hack/offline/base-images.sh" debian:bookworm-slim
 docker build -q -t "$name:bookworm" -f "$root/test/ansible/Dockerfile.target" "$root/test/ansible" >/dev/null
 docker rm -f "$name" >/dev/null 2>&1 || true
 docker run -d --name "$name" --hostname "$name" \
@@ -35,7 +35,7 @@ echo "systemd: $state"
 
 echo "--- artifacts on a local server"
 kubectl_bin=${KUBECTL_BIN:-$(command -v kubectl || true)}
-[ -x "$HOME/.cache/local-k8s/bin/kubectl" ] && kubectl_bin=$HOME/.cache/local-k8s/bin/kubectl
+[ -x "$HOME/.cache/readocr/minikube/bin/kubectl" ] && kubectl_bin=$HOME/.cache/readocr/minikube/bin/kubectl
 [ -n "$kubectl_bin" ] || { echo "no kubectl binary to serve" >&2; exit 1; }
 kubectl_version=$("$kubectl_bin" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])')
 mkdir -p "$work/www"
@@ -58,6 +58,7 @@ all:
           kube_tools_install_minikube: false
 INV
 
+# shellcheck disable=SC2120 # extra ansible-playbook arguments, when a caller has some
 converge() { ANSIBLE_STDOUT_CALLBACK=default ansible-playbook -i "$work/inventory.yml" site.yml --tags docker,tools "$@"; }
 echo "--- converge"
 converge >"$work/first.log" 2>&1 || { cat "$work/first.log"; exit 1; }

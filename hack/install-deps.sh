@@ -2,7 +2,7 @@
 # Installs what building and testing the service needs on Debian/Ubuntu: a C++ compiler,
 # libtesseract/libleptonica headers, the tesseract CLI (the tests compare against it and the
 # benchmark's baseline runs it) and the language models the tests use. Elsewhere it says what
-# to install; yamllint for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
+# to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
 set -euo pipefail
 
 need_go="1.26"
@@ -17,7 +17,7 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need
 fi
 
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
-  tesseract-ocr-deu tesseract-ocr-fra yamllint)
+  tesseract-ocr-deu tesseract-ocr-fra yamllint shellcheck)
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2
   echo "  macOS:  brew install tesseract leptonica pkg-config" >&2

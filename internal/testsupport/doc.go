@@ -1,5 +1,5 @@
 // Package testsupport holds what the tests and the benchmark share and the service never
-// uses: test images and hostile inputs (testimages), running tests in a re-executed process
-// (testrun), and attack scenarios against a running service (hostile). The service's own
-// packages are under service/internal.
+// uses: test images and hostile inputs (testimages), attack scenarios against a running service
+// (hostile), /proc readings of a process tree (proctree), a log buffer goroutines can share
+// (syncbuffer). The service's own packages are under service/internal.
 package testsupport

@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
-	"github.com/readocr/readocr/internal/testsupport/testrun"
 	"github.com/readocr/readocr/service/internal/ocr"
 )
 
@@ -88,7 +88,7 @@ func TestBadConfigFails(t *testing.T) {
 type service struct {
 	base     string
 	admin    string
-	out      *testrun.Buffer
+	out      *syncbuffer.Buffer
 	stop     context.CancelFunc // SIGTERM
 	done     chan error         // run's result
 	inflight chan result
@@ -106,7 +106,7 @@ func startWithPageInFlight(t *testing.T, env map[string]string, args []string, i
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	env["OCR_WORKERS"] = "1"
-	s := &service{out: &testrun.Buffer{}, stop: cancel, done: make(chan error, 1), inflight: make(chan result, 1)}
+	s := &service{out: &syncbuffer.Buffer{}, stop: cancel, done: make(chan error, 1), inflight: make(chan result, 1)}
 	ready := make(chan string, 1)
 	adminPort := freePort(t)
 	s.admin = "http://127.0.0.1:" + adminPort

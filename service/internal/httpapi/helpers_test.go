@@ -21,7 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/readocr/readocr/internal/testsupport/testrun"
+	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
 	"github.com/readocr/readocr/service/api"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/membudget"
@@ -61,7 +61,7 @@ type harness struct {
 	srv    *Server
 	ts     *httptest.Server
 	admin  *httptest.Server
-	logs   *testrun.Buffer
+	logs   *syncbuffer.Buffer
 	router routers.Router
 	doc    *openapi3.T
 	budget *membudget.Budget
@@ -87,7 +87,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.memoryWait == 0 {
 		o.memoryWait = 10 * time.Second
 	}
-	logs := &testrun.Buffer{}
+	logs := &syncbuffer.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout,
 		PageMemory: o.pageMemory, Logger: log})

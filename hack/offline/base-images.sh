@@ -6,7 +6,7 @@
 #   golang:1.26-bookworm   minbase + compilers + this machine's Go (and CA bundle: a proxy in
 #                          front of the module proxy may present its own CA)
 #   debian:bookworm-slim   minbase trimmed like the official slim image
-# Usage: hack/base-images.sh [image ...]   (default: golang:1.26-bookworm)
+# Usage: hack/offline/base-images.sh [image ...]   (default: golang:1.26-bookworm)
 set -euo pipefail
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=(golang:1.26-bookworm)

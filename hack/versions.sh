@@ -1,0 +1,30 @@
+# Pinned versions of what the scripts under hack/ fetch or build. Sourced by hack/lib.sh.
+# shellcheck shell=bash
+# shellcheck disable=SC2034 # read by the scripts that source this file
+
+# Kubernetes, as minikube runs it here and as the offline build makes it (k8s.io/kubernetes on the
+# Go module proxy: v1.32.x cannot be built from it, a staging module is missing; v1.33.13 can).
+KUBERNETES_VERSION=v1.33.13
+# minikube (k8s.io/minikube on the Go module proxy).
+MINIKUBE_VERSION=v1.37.0
+# The storage provisioner is built from an older minikube: its leader election uses the
+# "endpoints" lock, which client-go 0.27 removed ("endpoints lock is removed, migrate to
+# endpointsleases": a crash loop; client-go 0.24 already refuses it); minikube v1.25.2 is the
+# last built with client-go 0.23.
+STORAGE_PROVISIONER_SOURCE=v1.25.2
+STORAGE_PROVISIONER_TAG=v5 # the tag minikube's addon names
+CRICTL_VERSION=v1.34.0     # v1.33.x is not served by the proxy; v1.34.0 is
+METRICS_SERVER_VERSION=v0.8.0
+# etcd, CoreDNS and pause: the tags kubeadm of KUBERNETES_VERSION lists (these are its v1.33.13 answers).
+ETCD_TAG=3.5.24-0
+COREDNS_VERSION=v1.12.0
+PAUSE_TAG=3.10
+
+# Pulumi, built from the Go module proxy where it cannot be downloaded.
+PULUMI_VERSION=v3.274.1
+PULUMI_K8S_PROVIDER=v4.0.0-20260115033456-f47bc2d6f199 # the only provider/v4 on the proxy here
+PULUMI_K8S_SDK=v4.25.0
+PULUMI_K8S_PROVIDER_REPORTS=4.25.0-dev.f47bc2d6
+
+# Tools for `make lint` outside Go (hack/tools/go.mod pins the Go ones).
+DOCKERFILELINT_VERSION=1.8.0
