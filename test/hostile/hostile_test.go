@@ -86,7 +86,7 @@ func TestHostileInputs(t *testing.T) {
 			t.Logf("%v %v in %v, peak %d MiB of %d MiB %s", o.Statuses, o.Codes, o.Took.Round(time.Millisecond),
 				o.PeakKiB>>10, target.MemoryLimit>>20, o.Note)
 			if problem := s.Check(target, o); problem != "" {
-				t.Error(problem)
+				t.Error(problem, o.Errors)
 			}
 			if o.PeakKiB<<10 > target.MemoryLimit {
 				t.Errorf("the service used %d MiB, over its limit of %d MiB", o.PeakKiB>>10, target.MemoryLimit>>20)

@@ -57,6 +57,7 @@ type Outcome struct {
 	Took     time.Duration  // the slowest request's time
 	PeakKiB  int64          // the service's largest resident memory (API and workers), sampled
 	Note     string
+	Errors   []string // why requests got no response (status 0)
 }
 
 // Scenario is one attack and the answer it must get.
@@ -133,6 +134,9 @@ func post(o *Outcome, mu *sync.Mutex, req *http.Request) {
 	}
 	if status == 200 {
 		o.Texts = append(o.Texts, text)
+	}
+	if err != nil {
+		o.Errors = append(o.Errors, err.Error())
 	}
 	o.Took = max(o.Took, time.Since(start))
 }
