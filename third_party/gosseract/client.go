@@ -173,6 +173,103 @@ func (client *Client) SetImageFromBytes(data []byte) error {
 	return nil
 }
 
+// setPix replaces the current image with img (nil: Leptonica could not make it).
+func (client *Client) setPix(img C.PixImage) {
+	if client.pixImage != nil {
+		C.DestroyPixImage(client.pixImage)
+	}
+	client.pixImage = img
+	client.pixApplied = false
+	client.recognized = false
+}
+
+// SetImageFromTIFFPage sets one page of a multi-page TIFF: the page whose IFD is at offset (0
+// for the first page). Only that page is decoded.
+// readocr: added; SetImageFromBytes (pixReadMem) reads the first page of a TIFF only.
+func (client *Client) SetImageFromTIFFPage(data []byte, offset uint64) error {
+	if client.api == nil {
+		return fmt.Errorf("TessBaseAPI is not constructed, please use `gosseract.NewClient`")
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("image data cannot be empty")
+	}
+	client.setPix(C.CreatePixImageFromTiffPage((*C.uchar)(unsafe.Pointer(&data[0])), C.size_t(len(data)), C.size_t(offset)))
+	if client.pixImage == nil {
+		return fmt.Errorf("leptonica could not decode the TIFF page at offset %d", offset)
+	}
+	return nil
+}
+
+// SetImageFromPixels sets an image from raw pixels: 8-bit gray (channels 1) or RGBA (4), rows
+// of stride bytes, at dpi dots per inch.
+// readocr: added, for pages rendered from PDF.
+func (client *Client) SetImageFromPixels(pix []byte, width, height, stride, channels, dpi int) error {
+	if client.api == nil {
+		return fmt.Errorf("TessBaseAPI is not constructed, please use `gosseract.NewClient`")
+	}
+	if width <= 0 || height <= 0 || stride < width*channels || len(pix) < (height-1)*stride+width*channels {
+		return fmt.Errorf("pixels do not match %dx%d with %d channels and stride %d", width, height, channels, stride)
+	}
+	client.setPix(C.CreatePixImageFromRaw((*C.uchar)(unsafe.Pointer(&pix[0])), C.int(width), C.int(height),
+		C.int(stride), C.int(channels), C.int(dpi)))
+	if client.pixImage == nil {
+		return fmt.Errorf("leptonica could not make a %dx%d image", width, height)
+	}
+	return nil
+}
+
+// TesseractVersion is the version of the linked Tesseract library, e.g. "5.3.0".
+// readocr: added; the renderers print it in their documents' heads.
+func TesseractVersion() string { return C.GoString(C.TesseractVersion()) }
+
+// Renderings of a recognised page, as Tesseract's renderers write them (PageRendering).
+const (
+	RenderHOCR = 0
+	RenderALTO = 1
+	RenderTSV  = 2
+)
+
+// PageRendering returns what Tesseract's hOCR, ALTO or TSV renderer writes for the recognised
+// image as page `page` (0-based) of a document: the page only, without the document's head and
+// tail. Call it after RecognizeContext.
+// readocr: added; upstream offers hOCR of page 0 only.
+func (client *Client) PageRendering(format, page int) (string, error) {
+	if err := client.init(); err != nil {
+		return "", err
+	}
+	text := C.PageRendering(client.api, C.int(format), C.int(page))
+	if text == nil {
+		return "", fmt.Errorf("tesseract rendered nothing (format %d)", format)
+	}
+	defer C.FreeText(text)
+	return C.GoString(text), nil
+}
+
+// WritePDFPage writes the recognised image as a one-page searchable PDF to outputbase + ".pdf",
+// with Tesseract's PDF renderer (fonts from datadir when it has pdf.ttf, else built in). Call it
+// after RecognizeContext.
+// readocr: added.
+func (client *Client) WritePDFPage(outputbase, datadir string) error {
+	if err := client.init(); err != nil {
+		return err
+	}
+	base, dir := C.CString(outputbase), C.CString(datadir)
+	defer C.free(unsafe.Pointer(base))
+	defer C.free(unsafe.Pointer(dir))
+	if C.WritePDFPage(client.api, base, dir) != 1 {
+		return fmt.Errorf("tesseract could not write the PDF page")
+	}
+	return nil
+}
+
+// SetInputName sets the image name the renderers print (hOCR's title, ALTO's fileName).
+// readocr: added; the tesseract CLI prints "-" for an image read from standard input.
+func (client *Client) SetInputName(name string) {
+	n := C.CString(name)
+	defer C.free(unsafe.Pointer(n))
+	C.SetInputName(client.api, n)
+}
+
 // OrientImage turns the current image upright for an EXIF orientation (1-8; 1 is upright): JPEG
 // photos are stored as the camera was held, and Leptonica ignores EXIF.
 // readocr: added; rotating the decoded pix avoids decoding and re-encoding the page in Go.

@@ -5,6 +5,7 @@
 #include <leptonica/allheaders.h>
 #include <tesseract/baseapi.h>
 #include <tesseract/ocrclass.h>
+#include <tesseract/renderer.h>
 #endif
 
 #include <stdio.h>
@@ -294,4 +295,74 @@ const char* GetDataPath() {
     static tesseract::TessBaseAPI api;
     api.Init(nullptr, nullptr);
     return api.GetDatapath();
+}
+
+// readocr: page `offset` (the offset of its IFD; 0 for the first) of a multi-page TIFF. pixReadMem
+// reads the first page only, and pixaReadMemMultipageTiff decodes every page at once: this
+// decodes one, whose size the caller has checked from its IFD.
+PixImage CreatePixImageFromTiffPage(unsigned char* data, size_t size, size_t offset) {
+    size_t off = offset;
+    return (void*)pixReadMemFromMultipageTiff(data, size, &off);
+}
+
+// readocr: a pix from raw pixels (a rendered PDF page): channels 1 (8-bit gray) or 4 (RGBA),
+// rows of stride bytes, at dpi (so that Tesseract and its PDF renderer know the page's size).
+PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int stride, int channels, int dpi) {
+    if (width <= 0 || height <= 0 || (channels != 1 && channels != 4)) return NULL;
+    Pix* pix = pixCreate(width, height, channels == 1 ? 8 : 32);
+    if (pix == NULL) return NULL;
+    l_uint32* lines = pixGetData(pix);
+    int wpl = pixGetWpl(pix);
+    for (int y = 0; y < height; y++) {
+        const unsigned char* src = data + (size_t)y * stride;
+        l_uint32* line = lines + (size_t)y * wpl;
+        if (channels == 1) {
+            for (int x = 0; x < width; x++) SET_DATA_BYTE(line, x, src[x]);
+        } else {
+            for (int x = 0; x < width; x++) {
+                composeRGBPixel(src[4 * x], src[4 * x + 1], src[4 * x + 2], &line[x]);
+            }
+        }
+    }
+    if (channels == 4) pixSetSpp(pix, 3);
+    pixSetResolution(pix, dpi, dpi);
+    return (void*)pix;
+}
+
+// readocr: what Tesseract's hOCR (format 0), ALTO (1) and TSV (2) renderers write for page
+// `page` (0-based) of the recognised image; the documents' heads and tails are added by the
+// caller. Owned by the caller (FreeText).
+char* PageRendering(TessBaseAPI a, int format, int page) {
+    tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
+    switch (format) {
+    case 0: return api->GetHOCRText(page);
+    case 1: return api->GetAltoText(page);
+    case 2: return api->GetTSVText(page);
+    }
+    return NULL;
+}
+
+// readocr: writes the recognised image as a one-page searchable PDF, outputbase + ".pdf", with
+// Tesseract's PDF renderer. The input name is cleared while it runs: the renderer reads the
+// file of that name (to embed a JPEG as it is), and the name must never point at a file.
+// Returns 1 on success.
+int WritePDFPage(TessBaseAPI a, char* outputbase, char* datadir) {
+    tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
+    std::string name = api->GetInputName() ? api->GetInputName() : "";
+    api->SetInputName(NULL);
+    tesseract::TessPDFRenderer renderer(outputbase, datadir, false);
+    bool ok = renderer.happy() && renderer.BeginDocument("") && renderer.AddImage(api) && renderer.EndDocument();
+    api->SetInputName(name.c_str());
+    return ok ? 1 : 0;
+}
+
+// readocr: the name the renderers print for the image (hOCR's title, ALTO's fileName).
+void SetInputName(TessBaseAPI a, char* name) {
+    tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
+    api->SetInputName(name);
+}
+
+// readocr: the library's version, without an API instance.
+const char* TesseractVersion() {
+    return tesseract::TessBaseAPI::Version();
 }

@@ -36,10 +36,16 @@ void FreeText(char*);
 char* GetStringVariable(TessBaseAPI, char*);
 const char* Version(TessBaseAPI);
 const char* GetDataPath();
+const char* TesseractVersion();
 
 PixImage CreatePixImageByFilePath(char*);
 PixImage CreatePixImageFromBytes(unsigned char*, int);
 PixImage OrientPixImage(PixImage pix, int orientation);
+PixImage CreatePixImageFromTiffPage(unsigned char* data, size_t size, size_t offset);
+PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int stride, int channels, int dpi);
+char* PageRendering(TessBaseAPI, int format, int page);
+int WritePDFPage(TessBaseAPI, char* outputbase, char* datadir);
+void SetInputName(TessBaseAPI, char*);
 void DestroyPixImage(PixImage pix);
 
 #ifdef __cplusplus

@@ -76,8 +76,10 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&o.DefaultLang, "lang", e.str("OCR_LANG", o.DefaultLang), "language when a request names none; loaded at start [$OCR_LANG]")
 	fs.StringVar(&o.TessdataDir, "tessdata", e.str("TESSDATA_PREFIX", o.TessdataDir), "directory of .traineddata files; default: the distribution's [$TESSDATA_PREFIX]")
 	fs.StringVar(&memory, "memory-limit", e.str("OCR_MEMORY_LIMIT", ""), "memory of the whole service (API and workers), e.g. 1Gi; shared out at start; default: the cgroup's limit, else half the machine's memory [$OCR_MEMORY_LIMIT]")
-	fs.Int64Var(&h.MaxImageBytes, "max-image-bytes", e.int64("OCR_MAX_IMAGE_BYTES", h.MaxImageBytes), "largest image accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
+	fs.Int64Var(&h.MaxImageBytes, "max-image-bytes", e.int64("OCR_MAX_IMAGE_BYTES", h.MaxImageBytes), "largest image or document accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
 	fs.Int64Var(&c.Pipeline.MaxPixels, "max-pixels", e.int64("OCR_MAX_PIXELS", c.Pipeline.MaxPixels), "largest image in pixels (width x height); the memory limit may admit less [$OCR_MAX_PIXELS]")
+	fs.IntVar(&c.Pipeline.MaxPages, "max-pages", e.int("OCR_MAX_PAGES", c.Pipeline.MaxPages), "most pages of a PDF or TIFF one request may read (checked before any is rendered) [$OCR_MAX_PAGES]")
+	fs.IntVar(&c.Pipeline.DocumentWorkers, "document-workers", e.int("OCR_DOCUMENT_WORKERS", 0), "workers one document may use at once (single pages always go first); default: all [$OCR_DOCUMENT_WORKERS]")
 	fs.DurationVar(&h.RequestTimeout, "request-timeout", e.duration("OCR_REQUEST_TIMEOUT", h.RequestTimeout), "time limit of one request: reading, fetching, queueing and recognition [$OCR_REQUEST_TIMEOUT]")
 	fs.DurationVar(&h.WriteTimeout, "write-timeout", e.duration("OCR_WRITE_TIMEOUT", h.WriteTimeout), "time a client has to take its response [$OCR_WRITE_TIMEOUT]")
 	fs.DurationVar(&s.IdleTimeout, "idle-timeout", e.duration("OCR_IDLE_TIMEOUT", s.IdleTimeout), "keep-alive connections idle this long are closed [$OCR_IDLE_TIMEOUT]")
@@ -146,6 +148,9 @@ func (c Config) validate() error {
 	}
 	if c.OCR.MaxClients < c.OCR.Workers {
 		errs = append(errs, fmt.Errorf("max-clients (%d) must be at least workers (%d)", c.OCR.MaxClients, c.OCR.Workers))
+	}
+	if c.Pipeline.MaxPages < 1 || c.Pipeline.DocumentWorkers < 0 {
+		errs = append(errs, fmt.Errorf("max-pages must be at least 1 and document-workers not negative"))
 	}
 	if c.HTTP.MaxImageBytes < 1 || c.Pipeline.MaxPixels < 1 || c.Server.MemoryLimit < 0 {
 		errs = append(errs, fmt.Errorf("image and memory limits must be positive"))

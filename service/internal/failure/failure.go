@@ -29,6 +29,12 @@ const (
 	UnsupportedMediaType Code = "unsupported_media_type"
 	UnsupportedContent   Code = "unsupported_content_type"
 	UndecodableImage     Code = "undecodable_image"
+	UndecodableDocument  Code = "undecodable_document"
+	EncryptedPDF         Code = "encrypted_pdf"
+	TooManyPages         Code = "too_many_pages"
+	InvalidPages         Code = "invalid_pages"
+	InvalidFormat        Code = "invalid_format"
+	NotAcceptable        Code = "not_acceptable"
 	UnknownLanguage      Code = "unknown_language"
 	QueueFull            Code = "queue_full"
 	QueueTimeout         Code = "queue_timeout"
@@ -47,7 +53,8 @@ const (
 var Codes = []Code{
 	BadRequest, InvalidImageField, UnsupportedURLScheme, URLNotAllowed, InvalidLang, InvalidConfig,
 	UnsupportedConfig, RequestTimeout, PayloadTooLarge, ImageTooLarge, UnsupportedMediaType,
-	UnsupportedContent, UndecodableImage, UnknownLanguage, QueueFull, QueueTimeout, ServerBusy,
+	UnsupportedContent, UndecodableImage, UndecodableDocument, EncryptedPDF, TooManyPages, InvalidPages,
+	InvalidFormat, NotAcceptable, UnknownLanguage, QueueFull, QueueTimeout, ServerBusy,
 	NotReady, FetchFailed, FetchTimeout, OCRTimeout, ClientClosedRequest, NotFound, MethodNotAllowed,
 	Internal,
 }

@@ -193,7 +193,7 @@ func TestReadOCRBadInputs(t *testing.T) {
 		{"file url", map[string]string{"image": "file:///etc/passwd"}, 400, "unsupported_url_scheme"},
 		{"url without host", map[string]string{"image": "http:///a.png"}, 400, "invalid_image_field"},
 		{"text file", map[string]string{"image": b64(testimages.Get(t, "not_an_image.png").Bytes)}, 415, "unsupported_media_type"},
-		{"pdf", map[string]string{"image": b64([]byte("%PDF-1.4\n1 0 obj"))}, 415, "unsupported_media_type"},
+		{"broken pdf", map[string]string{"image": b64([]byte("%PDF-1.4\n1 0 obj"))}, 422, "undecodable_document"},
 		{"truncated png", map[string]string{"image": b64(testimages.Get(t, "truncated.png").Bytes)}, 422, "undecodable_image"},
 		{"truncated webp", map[string]string{"image": b64(testimages.Get(t, "truncated.webp").Bytes)}, 422, "undecodable_image"},
 		{"header only png", map[string]string{"image": b64([]byte("\x89PNG\r\n\x1a\n"))}, 422, "undecodable_image"},
@@ -211,7 +211,7 @@ func TestReadOCRBadInputs(t *testing.T) {
 		{"url connection refused", map[string]string{"image": "http://127.0.0.1:1/a.png"}, 502, "fetch_failed"},
 		{"url slow", map[string]string{"image": files.URL + "/slow"}, 504, "fetch_timeout"},
 		{"url html", map[string]string{"image": files.URL + "/page.html"}, 415, "unsupported_media_type"},
-		{"url pdf", map[string]string{"image": files.URL + "/doc.pdf"}, 415, "unsupported_media_type"},
+		{"url broken pdf", map[string]string{"image": files.URL + "/doc.pdf"}, 422, "undecodable_document"},
 		{"url too big", map[string]string{"image": files.URL + "/huge.png"}, 413, "payload_too_large"},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,12 @@ var statuses = map[failure.Code]status{
 	failure.InvalidLang:          {http.StatusBadRequest, 0},
 	failure.InvalidConfig:        {http.StatusBadRequest, 0},
 	failure.UnsupportedConfig:    {http.StatusBadRequest, 0},
+	failure.InvalidPages:         {http.StatusBadRequest, 0},
+	failure.InvalidFormat:        {http.StatusBadRequest, 0},
+	failure.NotAcceptable:        {http.StatusNotAcceptable, 0},
+	failure.TooManyPages:         {http.StatusRequestEntityTooLarge, 0},
+	failure.UndecodableDocument:  {http.StatusUnprocessableEntity, 0},
+	failure.EncryptedPDF:         {http.StatusUnprocessableEntity, 0},
 	failure.NotFound:             {http.StatusNotFound, 0},
 	failure.MethodNotAllowed:     {http.StatusMethodNotAllowed, 0},
 	failure.RequestTimeout:       {http.StatusRequestTimeout, 0},
@@ -77,6 +83,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	body.Error.Code, body.Error.Message = string(code), msg
 	body.RequestID = middleware.GetReqID(r.Context())
 	s.respond(w, st.code, body)
+}
+
+// respondBody writes an answer already encoded, with the same write deadline as respond.
+func (s *Server) respondBody(w http.ResponseWriter, status int, contentType string, body []byte) {
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // respond writes v as JSON. The client has WriteTimeout to take it: one that does not read is

@@ -16,6 +16,7 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	ocr      *prometheus.HistogramVec
+	pages    *prometheus.CounterVec
 	errors   *prometheus.CounterVec
 }
 
@@ -30,9 +31,12 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 			Buckets: []float64{.005, .025, .05, .1, .2, .35, .5, .75, 1, 2, 5, 10, 30},
 		}, []string{"route"}),
 		ocr: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "readocr_ocr_duration_seconds", Help: "Time in the OCR engine (queue + recognition) by input source.",
+			Name: "readocr_ocr_duration_seconds", Help: "Time in the OCR engine (queue + recognition of every page) by input source.",
 			Buckets: []float64{.05, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10, 30},
 		}, []string{"source"}),
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_pages_total", Help: "Pages read, by input format.",
+		}, []string{"format"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "readocr_errors_total", Help: "Error responses by error code.",
 		}, []string{"code"}),
@@ -40,7 +44,7 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	reg.MustRegister(m.requests, m.duration, m.ocr, m.errors,
+	reg.MustRegister(m.requests, m.duration, m.ocr, m.pages, m.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("readocr_workers", "OCR worker slots.", func() float64 { return float64(engine.Stats().Workers) }),
 		gauge("readocr_running", "Pages being recognised.", func() float64 { return float64(engine.Stats().Running) }),

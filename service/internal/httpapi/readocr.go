@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/readocr/readocr/service/internal/failure"
-	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
 // handleReadOCR is POST /read_ocr: decode the request (holding its memory share), run the
-// pipeline, answer. One error exit.
+// pipeline, answer in the format asked (the body's "format", else the Accept header). One error
+// exit.
 func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 	in, mem, err := s.decode(w, r)
 	defer mem.Release()
@@ -23,6 +24,14 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if in.Format == "" && !in.Layout {
+		f, err := output.FromAccept(r.Header.Get("Accept"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		in.Format = string(f)
+	}
 	var facts pipeline.Facts
 	res, err := s.pipeline.Run(r.Context(), in, mem, &facts)
 	annotate(r, func(a *annotations) { a.facts = facts })
@@ -31,7 +40,8 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.metrics.ocr.WithLabelValues(in.Source).Observe(facts.OCR.Seconds())
-	s.respond(w, http.StatusOK, resultBody(res, in.Layout))
+	s.metrics.pages.WithLabelValues(facts.Format).Add(float64(facts.Pages))
+	s.respondBody(w, http.StatusOK, res.ContentType, res.Body)
 }
 
 // drainTime is how long a refused request's unread body is read and thrown away.
@@ -48,44 +58,3 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request) {
 	io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.maxJSONBody()+s.cfg.maxMultipartBody()))
 }
 
-// resultBody is {"text": ...} exactly as the original service answered, plus boxes on request.
-func resultBody(res ocr.Result, layout bool) any {
-	if !layout {
-		return struct {
-			Text string `json:"text"`
-		}{res.Text}
-	}
-	type bbox struct {
-		X0 int `json:"x0"`
-		Y0 int `json:"y0"`
-		X1 int `json:"x1"`
-		Y1 int `json:"y1"`
-	}
-	type line struct {
-		Text       string  `json:"text"`
-		Confidence float64 `json:"confidence"`
-		BBox       bbox    `json:"bbox"`
-		Block      int     `json:"block"`
-		Paragraph  int     `json:"paragraph"`
-		Line       int     `json:"line"`
-	}
-	type word struct {
-		line
-		Word int `json:"word"`
-	}
-	out := struct {
-		Text       string  `json:"text"`
-		Confidence float64 `json:"confidence"`
-		Lines      []line  `json:"lines"`
-		Words      []word  `json:"words"`
-	}{Text: res.Text, Confidence: round1(res.Confidence), Lines: []line{}, Words: []word{}}
-	for _, l := range res.Lines {
-		out.Lines = append(out.Lines, line{l.Text, round1(l.Confidence), bbox(l.Box), l.Block, l.Paragraph, l.Line})
-	}
-	for _, w := range res.Words {
-		out.Words = append(out.Words, word{line{w.Text, round1(w.Confidence), bbox(w.Box), w.Block, w.Paragraph, w.Line}, w.Index})
-	}
-	return out
-}
-
-func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }

@@ -159,12 +159,18 @@ func (s *Server) decodeJSON(r *http.Request) (pipeline.Input, error) {
 		return pipeline.Input{}, err
 	}
 	var req struct {
-		Image  *imageField `json:"image"`
-		Lang   string      `json:"lang"`
-		Config string      `json:"config"`
-		Layout bool        `json:"layout"`
+		Image   *imageField `json:"image"`
+		Lang    string      `json:"lang"`
+		Config  string      `json:"config"`
+		Layout  bool        `json:"layout"`
+		Format  string      `json:"format"`
+		Pages   pagesField  `json:"pages"`
+		PDFText string      `json:"pdf_text"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
+		if failure.CodeOf(err) != failure.Internal {
+			return pipeline.Input{}, err
+		}
 		return pipeline.Input{}, failure.Wrap(failure.BadRequest, err, "request body is not the expected JSON object: %s", jsonProblem(err))
 	}
 	if req.Image == nil || string(req.Image.raw) == "null" {
@@ -174,9 +180,27 @@ func (s *Server) decodeJSON(r *http.Request) (pipeline.Input, error) {
 	if err != nil {
 		return pipeline.Input{}, err
 	}
-	in := pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout}
+	in := pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout, Format: req.Format,
+		Pages: string(req.Pages), PDFText: req.PDFText}
 	err = s.decodeImageField(&in, text)
 	return in, err
+}
+
+// pagesField is "pages": a selection such as "1-3,7", or one page number.
+type pagesField string
+
+func (f *pagesField) UnmarshalJSON(b []byte) error {
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err == nil {
+		*f = pagesField(n.String())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return failure.New(failure.InvalidPages, `"pages" must be a string such as "1-3,7" or a page number`)
+	}
+	*f = pagesField(s)
+	return nil
 }
 
 // jsonProblem describes a JSON error in words that quote none of the body.
@@ -297,7 +321,7 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (pipeline.Inp
 				return in, failure.New(failure.PayloadTooLarge, "image exceeds %d bytes", s.cfg.MaxImageBytes)
 			}
 			in.Image, seen = buf.Bytes(), true
-		case "lang", "config", "layout":
+		case "lang", "config", "layout", "format", "pages", "pdf_text":
 			v, err := io.ReadAll(io.LimitReader(part, tessconfig.MaxLen+1))
 			if err != nil {
 				return in, bodyError(r, err)
@@ -311,6 +335,12 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (pipeline.Inp
 				if in.Layout, err = strconv.ParseBool(string(v)); err != nil {
 					return in, failure.New(failure.BadRequest, "layout must be true or false")
 				}
+			case "format":
+				in.Format = string(v)
+			case "pages":
+				in.Pages = string(v)
+			case "pdf_text":
+				in.PDFText = string(v)
 			}
 		}
 	}

@@ -10,6 +10,7 @@ package imageinput
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/gif"
@@ -17,7 +18,6 @@ import (
 	"image/png"
 
 	"golang.org/x/image/bmp"
-	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
 
 	"github.com/readocr/readocr/service/internal/failure"
@@ -27,7 +27,6 @@ import (
 var (
 	ErrEmpty       = failure.New(failure.InvalidImageField, "image is empty")
 	ErrUnsupported = failure.New(failure.UnsupportedMediaType, "unsupported image format")
-	ErrPDF         = failure.New(failure.UnsupportedMediaType, "PDF is not supported: convert the page to PNG or TIFF first (e.g. pdftoppm -r 300 -png)")
 	ErrUndecodable = failure.New(failure.UndecodableImage, "image could not be decoded")
 	ErrTooLarge    = failure.New(failure.ImageTooLarge, "image dimensions exceed the limit")
 )
@@ -55,6 +54,10 @@ type Page struct {
 	width, height int // as Tesseract sees the page: after orientation
 	orientation   int // EXIF orientation to apply after decoding (0 or 1: none)
 	gray          bool
+	number        int    // in its document, from 1
+	doc           uint64 // its Document's ID (0 for a page made by Check)
+	tiffOffset    uint64 // a page of a multi-page TIFF: where its IFD is
+	dpi           int    // a PDF page: the resolution to render it at
 }
 
 // Valid reports whether p was made by Check.
@@ -75,6 +78,18 @@ func (p Page) Pixels() int64 { return int64(p.width) * int64(p.height) }
 
 // Orientation is the JPEG's EXIF orientation (1 upright, 2-8 to be turned; 0 none).
 func (p Page) Orientation() int { return p.orientation }
+
+// Number is the page's number in its document (1 for an image).
+func (p Page) Number() int { return max(p.number, 1) }
+
+// Document is the ID of the page's Document (0 for a page made by Check).
+func (p Page) Document() uint64 { return p.doc }
+
+// TIFFOffset is where the IFD of a page of a multi-page TIFF is (0: the file is one page).
+func (p Page) TIFFOffset() uint64 { return p.tiffOffset }
+
+// DPI is the resolution a PDF page is to be rendered at (0 for other pages).
+func (p Page) DPI() int { return p.dpi }
 
 // Gray reports that Leptonica decodes the page to at most 8 bits a pixel (grayscale or
 // bilevel), a quarter of a colour page's 32: what the memory cost of a page depends on.
@@ -100,9 +115,9 @@ func Sniff(b []byte) (string, error) {
 	case len(b) >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6':
 		return PNM, nil
 	case bytes.HasPrefix(b, []byte("%PDF-")):
-		return "", ErrPDF
+		return PDF, nil
 	}
-	return "", failure.Detail(ErrUnsupported, "the bytes are none of PNG, JPEG, TIFF, GIF, WebP, BMP, PNM")
+	return "", failure.Detail(ErrUnsupported, "the bytes are none of PDF, PNG, JPEG, TIFF, GIF, WebP, BMP, PNM")
 }
 
 // header is what the headers say about the image Leptonica would decode.
@@ -134,7 +149,19 @@ func readHeader(b []byte) (header, error) {
 		h.orientation = info.orientation
 		cfg, err = jpeg.DecodeConfig(r)
 	case TIFF:
-		cfg, err = tiff.DecodeConfig(r)
+		// The first page, as pixReadMem reads it; Document reads the others.
+		var pages []tiffIFD
+		if pages, err = tiffPages(b); err == nil && pages[0].err != nil {
+			err = pages[0].err
+		}
+		if err == nil {
+			cfg = image.Config{Width: pages[0].width, Height: pages[0].height, ColorModel: color.RGBAModel}
+			if pages[0].gray {
+				cfg.ColorModel = color.GrayModel
+			}
+		}
+	case PDF:
+		err = errors.New("a PDF is a document: open it with Open")
 	case GIF:
 		// The logical screen must be sane too; the first frame is what giflib allocates for.
 		if cfg, err = gif.DecodeConfig(r); err != nil {
@@ -183,9 +210,8 @@ func Check(b []byte, maxPixels int64) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	if h.width > MaxSide || h.height > MaxSide || int64(h.width)*int64(h.height) > maxPixels {
-		return Page{}, failure.Detail(ErrTooLarge, "%dx%d is %.1f megapixels, the limit is %.1f megapixels and %d pixels a side",
-			h.width, h.height, float64(h.width)*float64(h.height)/1e6, float64(maxPixels)/1e6, MaxSide)
+	if err := checkSize(h.width, h.height, maxPixels); err != nil {
+		return Page{}, err
 	}
 	p := Page{data: h.data, format: h.format, width: h.width, height: h.height, orientation: h.orientation, gray: h.gray}
 	if p.orientation >= 5 { // a quarter turn: width and height swap

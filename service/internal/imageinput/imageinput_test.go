@@ -63,7 +63,7 @@ func TestCheckRejectsBadInput(t *testing.T) {
 	}{
 		{"empty.png", testimages.Get(t, "empty.png").Bytes, ErrEmpty},
 		{"not_an_image.png", testimages.Get(t, "not_an_image.png").Bytes, ErrUnsupported},
-		{"pdf", []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"), ErrPDF},
+		{"pdf: a document, for Open", []byte("%PDF-1.7\n1 0 obj\n<<>>\nendobj\n"), ErrUndecodable},
 		{"html", []byte("<!doctype html><html></html>"), ErrUnsupported},
 		{"png signature only", []byte("\x89PNG\r\n\x1a\n"), ErrUndecodable},
 		{"jpeg marker only", []byte{0xFF, 0xD8, 0xFF}, ErrUndecodable},
@@ -193,7 +193,7 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		format, w, h, err := Config(b)
 		if err != nil {
-			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrPDF) && !errors.Is(err, ErrUndecodable) {
+			if !errors.Is(err, ErrEmpty) && !errors.Is(err, ErrUnsupported) && !errors.Is(err, ErrUndecodable) {
 				t.Fatalf("unclassified error %v", err)
 			}
 			return

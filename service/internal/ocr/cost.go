@@ -35,3 +35,41 @@ func MaxPixels(pageMemory, encoded int64) (color, gray int64) {
 	}
 	return free / colorBytesPerPixel, free / grayBytesPerPixel
 }
+
+// pdfiumBase is what a worker's resident memory grows by when it opens a PDF: the WebAssembly
+// runtime, PDFium's compiled code and its instance's memory before any page (measured in
+// TestPDFPageCost, with a margin).
+const pdfiumBase = 56 << 20
+
+// pageCost is PageCost, plus for a PDF page what rendering it takes: PDFium, the document
+// copied into its memory, and the rendered bitmap (1 byte a pixel in gray, 4 in colour) next to
+// Leptonica's copy.
+func (e *Engine) pageCost(p imageinput.Page) int64 {
+	c := PageCost(p)
+	if p.Format() == imageinput.PDF {
+		c += pdfExtra(int64(len(p.Data())), p.Pixels(), !p.Gray())
+	}
+	return c
+}
+
+func pdfExtra(docBytes, pixels int64, colour bool) int64 {
+	perPixel := int64(1)
+	if colour {
+		perPixel = 4
+	}
+	return pdfiumBase + docBytes + perPixel*pixels
+}
+
+// MaxPDFPixels returns the largest PDF page, in pixels, that a worker can render and read from
+// a document of docBytes (0 when none fits, or when pages have no memory limit: then -1).
+func (e *Engine) MaxPDFPixels(docBytes int64, colour bool) int64 {
+	if e.cfg.PageMemory <= 0 {
+		return -1
+	}
+	perPixel := int64(grayBytesPerPixel + 1)
+	if colour {
+		perPixel = colorBytesPerPixel + 4
+	}
+	free := e.cfg.PageMemory - pageOverhead - pdfiumBase - 2*docBytes
+	return max(free/perPixel, 0)
+}

@@ -19,10 +19,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/readocr/readocr/service/internal/failure"
@@ -72,6 +76,12 @@ type Config struct {
 	// goes past it is killed and its page refused (ErrTooLarge). 0: no limit.
 	WorkerMemory int64
 	WorkerEnv    []string  // extra environment for the worker processes
+	// TempDir is where the engine makes its private directory ("": os.TempDir()).
+	TempDir string
+	// PDFiumCache is a directory of PDFium's compiled code to use instead of compiling it into
+	// the private directory: for tests, which start many engines. Whoever can write there can
+	// run code in the workers.
+	PDFiumCache string
 	Output       io.Writer // where what workers print goes; nil: logged as debug records
 	Logger       *slog.Logger
 }
@@ -89,10 +99,36 @@ func (l Lang) String() string { return l.s }
 
 // Request is one page to read.
 type Request struct {
-	Page    imageinput.Page // only imageinput.Check makes one: nothing unchecked reaches Tesseract
-	Lang    Lang            // the zero Lang is the default language
+	// Page is made by imageinput (Check, or a Document's Page or PDFPage): nothing unchecked
+	// reaches Tesseract.
+	Page    imageinput.Page
+	Lang    Lang // the zero Lang is the default language
 	Options tessconfig.Options
-	Layout  bool // also return words and lines with boxes
+	Layout  bool    // also return words and lines with boxes
+	Outputs Outputs // renderings besides the text
+	PDFText int     // a PDF page: PDFTextOCR, PDFTextExtract or PDFTextAuto
+	// Batch marks a page of a multi-page document: it waits for a worker behind every single
+	// page, so that a long document cannot hold up short requests.
+	Batch bool
+}
+
+// Outputs are the renderings a page is read into besides its text.
+type Outputs struct {
+	HOCR, ALTO, TSV bool
+	PDF             bool // a searchable PDF page (a PDF page is then rendered in colour)
+}
+
+func (o Outputs) bits() int {
+	var b int
+	for _, f := range []struct {
+		on  bool
+		bit int
+	}{{o.HOCR, outHOCR}, {o.ALTO, outALTO}, {o.TSV, outTSV}, {o.PDF, outPDF}} {
+		if f.on {
+			b |= f.bit
+		}
+	}
+	return b
 }
 
 // Result is what Tesseract read.
@@ -101,6 +137,12 @@ type Result struct {
 	Confidence float64 // mean word confidence, with Layout
 	Words      []Word
 	Lines      []Line
+	// The renderings Outputs asked for: what Tesseract's renderers write for this page (hOCR,
+	// ALTO and TSV without their document's head and tail: see Head and Tail), and a one-page
+	// searchable PDF.
+	HOCR, ALTO, TSV string
+	PDF             []byte
+	Extracted       bool // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
 }
 
 // Engine is the pool. It is safe for concurrent use.
@@ -113,18 +155,30 @@ type Engine struct {
 	costOf func(imageinput.Page) int64 // PageCost; tests replace it
 
 	admit  chan struct{} // running + queued requests
-	free   chan struct{} // one token per idle worker
 	seq    atomic.Uint64
 	nextID atomic.Int64
 
-	mu      sync.Mutex
-	idle    []*process
-	all     map[*process]bool
-	running int
-	ready   bool
-	closed  bool
-	done    chan struct{}  // closed by Close
-	wg      sync.WaitGroup // workers being stopped or replaced
+	pdfium   chan struct{} // closed once PDFium is compiled (or could not be)
+	pdfErr   error         // why not, then
+	tempDir  string        // the engine's private directory
+	ownsTemp bool          // Close removes it
+
+	mu        sync.Mutex
+	idle      []*process
+	waiting   [2][]*waiter // for a worker: single pages first, then pages of documents
+	all       map[*process]bool
+	running   int // workers taken by requests
+	replacing int // workers being replaced
+	ready     bool
+	closed    bool
+	done      chan struct{}  // closed by Close
+	drained   chan struct{}  // closed when, once closed, no worker is running or being replaced
+	wg        sync.WaitGroup // workers being stopped or replaced
+}
+
+// waiter is a request waiting for a worker.
+type waiter struct {
+	got chan *process // buffered: put hands it a worker
 }
 
 // New checks the configuration and the installed languages. It starts no worker: call Warm.
@@ -154,11 +208,12 @@ func New(cfg Config) (*Engine, error) {
 		languages: langs,
 		installed: map[string]bool{},
 		admit:     make(chan struct{}, cfg.Workers+cfg.QueueSize),
-		free:      make(chan struct{}, cfg.Workers),
 		all:       map[*process]bool{},
 		done:      make(chan struct{}),
-		costOf:    PageCost,
+		drained:   make(chan struct{}),
+		pdfium:    make(chan struct{}),
 	}
+	e.costOf = e.pageCost
 	for _, l := range langs {
 		e.installed[l] = true
 	}
@@ -191,10 +246,15 @@ func (e *Engine) Lang(s string) (Lang, error) {
 	return Lang{s}, nil
 }
 
-// Warm starts the workers (they load the default language at once, in parallel) and marks the
-// engine ready. Progress is logged: on a small CPU share this takes seconds.
+// Warm makes the engine's private directory, starts the workers (they load the default
+// language at once, in parallel) and compiles PDFium, and then marks the engine ready.
+// Progress is logged: on a small CPU share this takes seconds.
 func (e *Engine) Warm(ctx context.Context) error {
 	start := time.Now()
+	if err := e.makeTempDir(); err != nil {
+		return err
+	}
+	go e.compilePDFium(ctx)
 	type started struct {
 		p   *process
 		err error
@@ -202,7 +262,7 @@ func (e *Engine) Warm(ctx context.Context) error {
 	results := make(chan started, e.cfg.Workers)
 	for range e.cfg.Workers {
 		go func() {
-			p, err := startProcess(int(e.nextID.Add(1)), e.cfg, e.log)
+			p, err := startProcess(int(e.nextID.Add(1)), e.workerConfig(), e.cfg, e.log)
 			results <- started{p, err}
 		}()
 	}
@@ -226,6 +286,9 @@ func (e *Engine) Warm(ctx context.Context) error {
 			errs = append(errs, r.err)
 			continue
 		}
+		e.mu.Lock()
+		e.all[r.p] = true
+		e.mu.Unlock()
 		e.put(r.p)
 		e.log.Info("OCR worker warm", "lang", e.cfg.DefaultLang, "n", i+1-len(errs), "of", e.cfg.Workers,
 			"worker_rss_mib", r.p.rss()>>20)
@@ -233,13 +296,68 @@ func (e *Engine) Warm(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	select {
+	case <-e.pdfium:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	e.mu.Lock()
 	e.ready = true
 	e.mu.Unlock()
 	e.log.Info("OCR engine ready", "workers", e.cfg.Workers, "queue", e.cfg.QueueSize,
 		"tessdata", e.cfg.TessdataDir, "languages", e.languages, "page_memory_mib", e.cfg.PageMemory>>20,
-		"took_ms", time.Since(start).Milliseconds())
+		"pdf", e.pdfErr == nil, "took_ms", time.Since(start).Milliseconds())
 	return nil
+}
+
+// makeTempDir makes the directory only this engine writes: PDFium's compiled code (which
+// workers run, so nobody else may write there) and PDF pages being written.
+func (e *Engine) makeTempDir() error {
+	if e.tempDir != "" {
+		return nil
+	}
+	dir, err := os.MkdirTemp(e.cfg.TempDir, "readocr-")
+	if err != nil {
+		return fmt.Errorf("documents need a writable temporary directory (set TMPDIR; in a container with a read-only root, mount one at /tmp): %w", err)
+	}
+	e.tempDir, e.ownsTemp = dir, true
+	return nil
+}
+
+func (e *Engine) pdfiumDir() string {
+	if e.cfg.PDFiumCache != "" {
+		return e.cfg.PDFiumCache
+	}
+	return e.tempDir
+}
+
+// compilePDFium compiles PDFium into the engine's directory, in a process of its own: the
+// compiler's ~300 MB are given back when it exits. Documents wait for it; images do not.
+func (e *Engine) compilePDFium(ctx context.Context) {
+	defer close(e.pdfium)
+	start := time.Now()
+	exe, err := os.Executable()
+	if err == nil {
+		cmd := exec.CommandContext(ctx, exe)
+		cmd.Env = append(os.Environ(), compileEnv+"="+e.pdfiumDir())
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		var out []byte
+		if out, err = cmd.CombinedOutput(); err != nil {
+			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+		}
+	}
+	if err != nil {
+		e.pdfErr = failure.Wrap(failure.Internal, err, "PDFium could not be compiled")
+		e.log.Error("PDF rendering is unavailable: PDFium could not be compiled", "err", err)
+		return
+	}
+	e.log.Info("PDFium compiled", "took_ms", time.Since(start).Milliseconds())
+}
+
+func (e *Engine) workerConfig() workerConfig {
+	return workerConfig{TessdataDir: e.cfg.TessdataDir, DefaultLang: e.cfg.DefaultLang,
+		MaxClients: max(e.cfg.MaxClients/e.cfg.Workers, 1), TrimEvery: trimEvery,
+		TempDir: e.tempDir, PDFiumDir: e.pdfiumDir(), PDFMemory: e.cfg.PageMemory}
 }
 
 // Ready reports whether Warm finished and Close has not begun.
@@ -259,7 +377,7 @@ type Stats struct {
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Stats{Running: e.running, Waiting: max(len(e.admit)-e.running, 0), Workers: e.cfg.Workers}
+	s := Stats{Running: e.running, Waiting: len(e.waiting[0]) + len(e.waiting[1]), Workers: e.cfg.Workers}
 	for p := range e.all {
 		s.Clients += len(p.langs)
 		s.CHeap += p.cheap
@@ -286,28 +404,119 @@ func (e *Engine) WorkerRSS() int64 {
 // needs more memory than a worker has (ErrTooLarge), waits at most QueueTimeout for a worker,
 // and returns as soon as ctx ends, whatever the worker is doing (failure.FromContext says why).
 func (e *Engine) Recognize(ctx context.Context, req Request) (Result, error) {
+	release, err := e.Admit()
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	return e.RecognizePage(ctx, req)
+}
+
+// Admit holds a place among the requests running and queued (ErrBusy when there is none) until
+// release: Recognize does, and a document does for all its pages (RecognizePage).
+func (e *Engine) Admit() (release func(), err error) {
+	select {
+	case e.admit <- struct{}{}:
+		return func() { <-e.admit }, nil
+	default:
+		return nil, ErrBusy
+	}
+}
+
+// RecognizePage reads one page for a request that Admit admitted. Pages of a document are read
+// in parallel by calling it from several goroutines.
+func (e *Engine) RecognizePage(ctx context.Context, req Request) (Result, error) {
 	if !req.Page.Valid() {
 		return Result{}, ErrNoPage
 	}
 	if req.Lang.s == "" {
 		req.Lang = Lang{e.cfg.DefaultLang}
 	}
+	if req.Page.Format() == imageinput.PDF {
+		if err := e.pdfReady(ctx); err != nil {
+			return Result{}, err
+		}
+	}
 	if need := e.costOf(req.Page); e.cfg.PageMemory > 0 && need > e.cfg.PageMemory {
-		return Result{}, failure.Detail(ErrTooLarge, "this %dx%d %s page needs about %d MiB, a worker has %d MiB (more memory for the pod raises it; see README, Limits)",
-			req.Page.Width(), req.Page.Height(), colorName(req.Page), need>>20, e.cfg.PageMemory>>20)
+		return Result{}, failure.Detail(ErrTooLarge, "%sthis %dx%d %s page needs about %d MiB, a worker has %d MiB (more memory for the pod raises it; see README, Limits)",
+			pagePrefix(req.Page), req.Page.Width(), req.Page.Height(), colorName(req.Page), need>>20, e.cfg.PageMemory>>20)
 	}
-	select {
-	case e.admit <- struct{}{}:
-	default:
-		return Result{}, ErrBusy
-	}
-	defer func() { <-e.admit }()
-
-	p, err := e.take(ctx, req.Lang.s)
+	p, err := e.take(ctx, req.Batch, req.Lang.s, req.Page.Document())
 	if err != nil {
 		return Result{}, err
 	}
-	return e.run(ctx, p, req)
+	o, err := e.exchange(ctx, p, e.pageJob(req))
+	if err != nil {
+		if req.Page.Document() != 0 {
+			return Result{}, failure.Wrap(failure.CodeOf(err), err, "page %d: %s", req.Page.Number(), failure.MessageOf(err))
+		}
+		return Result{}, err
+	}
+	res, err := e.result(o, req.Layout)
+	if err != nil && req.Page.Document() != 0 && !strings.HasPrefix(failure.MessageOf(err), "page ") {
+		return res, failure.Wrap(failure.CodeOf(err), err, "page %d: %s", req.Page.Number(), failure.MessageOf(err))
+	}
+	return res, err
+}
+
+func pagePrefix(p imageinput.Page) string {
+	if p.Document() == 0 {
+		return ""
+	}
+	return fmt.Sprintf("page %d: ", p.Number())
+}
+
+// pdfReady waits for PDFium's compilation, which Warm started.
+func (e *Engine) pdfReady(ctx context.Context) error {
+	select {
+	case <-e.pdfium:
+		return e.pdfErr
+	case <-ctx.Done():
+		return failure.FromContext(ctx, failure.QueueTimeout, "waiting for PDFium to be compiled")
+	}
+}
+
+// pageJob is the job that reads req's page on p.
+func (e *Engine) pageJob(req Request) job {
+	pg := req.Page
+	j := job{Kind: jobPage, Lang: req.Lang.s, Orientation: pg.Orientation(), Settings: settings(req.Options),
+		Layout: req.Layout, Outputs: req.Outputs.bits(), Page: pg.Number() - 1}
+	if pg.Document() == 0 {
+		j.Image = pg.Data()
+		return j
+	}
+	j.Doc, j.DocFormat, j.DocData, j.TIFFOffset = pg.Document(), pg.Format(), pg.Data(), pg.TIFFOffset()
+	j.DPI, j.Width, j.Height, j.Colour, j.PDFText = pg.DPI(), pg.Width(), pg.Height(), !pg.Gray(), req.PDFText
+	return j
+}
+
+// PDFInfo is what a worker found in a PDF.
+type PDFInfo struct {
+	PageCount int
+	Selected  []int        // the pages selected, from 1, in order
+	Sizes     [][2]float64 // their width and height in points
+}
+
+// InspectPDF counts doc's pages, resolves the selection pages (imageinput.ParsePages) against
+// them and maxPages, and measures the selected pages, in a worker: a PDF is parsed only there.
+func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages string, maxPages int, batch bool) (PDFInfo, error) {
+	if err := e.pdfReady(ctx); err != nil {
+		return PDFInfo{}, err
+	}
+	p, err := e.take(ctx, batch, "", doc.ID())
+	if err != nil {
+		return PDFInfo{}, err
+	}
+	o, err := e.exchange(ctx, p, job{Kind: jobInspect, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(),
+		Pages: pages, MaxPages: maxPages})
+	if err != nil {
+		return PDFInfo{}, err
+	}
+	if o.Fail != failNone {
+		_, err := e.result(o, false)
+		return PDFInfo{}, err
+	}
+	return PDFInfo{PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
 }
 
 func colorName(p imageinput.Page) string {
@@ -317,105 +526,171 @@ func colorName(p imageinput.Page) string {
 	return "colour"
 }
 
-// take waits for an idle worker, preferring one that has lang loaded.
-func (e *Engine) take(ctx context.Context, lang string) (*process, error) {
-	timer := time.NewTimer(e.cfg.QueueTimeout)
-	defer timer.Stop()
-	select {
-	case <-e.free:
-	case <-timer.C:
-		return nil, ErrQueueTimeout
-	case <-ctx.Done():
-		return nil, failure.FromContext(ctx, failure.QueueTimeout, "waiting for an OCR worker")
+// take waits for an idle worker (one that keeps doc or has lang loaded, when one does) behind
+// every request that waited before it, and behind every single page when batch: at most
+// QueueTimeout for a single page; a page of a document waits as long as its request lasts.
+func (e *Engine) take(ctx context.Context, batch bool, lang string, doc uint64) (*process, error) {
+	prio := 0
+	if batch {
+		prio = 1
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.closed {
-		e.free <- struct{}{} // let Close count this worker idle
+		e.mu.Unlock()
 		return nil, ErrClosed
 	}
-	i := slices.IndexFunc(e.idle, func(p *process) bool { return slices.Contains(p.langs, lang) })
-	if i < 0 {
-		i = 0
+	if len(e.idle) > 0 {
+		i := slices.IndexFunc(e.idle, func(p *process) bool { return doc != 0 && p.doc == doc })
+		if i < 0 {
+			i = slices.IndexFunc(e.idle, func(p *process) bool { return slices.Contains(p.langs, lang) })
+		}
+		i = max(i, 0)
+		p := e.idle[i]
+		e.idle = slices.Delete(e.idle, i, i+1)
+		e.running++
+		e.mu.Unlock()
+		return p, nil
 	}
-	p := e.idle[i]
-	e.idle = slices.Delete(e.idle, i, i+1)
-	e.running++
-	return p, nil
+	w := &waiter{got: make(chan *process, 1)}
+	e.waiting[prio] = append(e.waiting[prio], w)
+	e.mu.Unlock()
+
+	var timeout <-chan time.Time
+	if !batch {
+		timer := time.NewTimer(e.cfg.QueueTimeout)
+		defer timer.Stop()
+		timeout = timer.C
+	}
+	var err error
+	select {
+	case p := <-w.got:
+		if p == nil {
+			return nil, ErrClosed
+		}
+		return p, nil
+	case <-timeout:
+		err = ErrQueueTimeout
+	case <-ctx.Done():
+		err = failure.FromContext(ctx, failure.QueueTimeout, "waiting for an OCR worker")
+	}
+	e.mu.Lock()
+	if i := slices.Index(e.waiting[prio], w); i >= 0 {
+		e.waiting[prio] = slices.Delete(e.waiting[prio], i, i+1)
+		e.mu.Unlock()
+		return nil, err
+	}
+	e.mu.Unlock()
+	// A worker was handed over as the wait ended: pass it on.
+	if p := <-w.got; p != nil {
+		e.release(p, true)
+	}
+	return nil, err
 }
 
 // record keeps what a worker reported about itself after a page.
 func (e *Engine) record(p *process, o outcome) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	p.langs, p.cheap = o.Langs, o.CHeap
+	p.langs, p.cheap, p.doc = o.Langs, o.CHeap, o.Doc
 }
 
-// put makes p idle (or stops it, once the engine is closing).
-func (e *Engine) put(p *process) {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		p.shutdown(2 * time.Second)
-		e.free <- struct{}{}
+// release ends a request's hold on p: to the next waiter or the idle list, or replaced when it
+// died.
+func (e *Engine) release(p *process, healthy bool) {
+	if !healthy {
+		e.replace(p)
 		return
 	}
-	e.all[p] = true
-	e.idle = append(e.idle, p)
-	e.mu.Unlock()
-	e.free <- struct{}{}
-}
-
-// release ends a request's hold on p: back to the pool, or replaced when it died.
-func (e *Engine) release(p *process, healthy bool) {
 	e.mu.Lock()
 	e.running--
 	e.mu.Unlock()
-	if healthy {
-		e.put(p)
-		return
-	}
-	e.replace(p)
+	e.put(p)
 }
 
-// run sends the page to p and waits for its outcome or the end of ctx.
-func (e *Engine) run(ctx context.Context, p *process, req Request) (Result, error) {
-	seq := e.seq.Add(1)
-	j := job{Seq: seq, Lang: req.Lang.s, Image: req.Page.Data(), Orientation: req.Page.Orientation(),
-		Settings: settings(req.Options), Layout: req.Layout}
+// put makes p available: to the first single page waiting, else the first document page, else
+// idle. Once the engine is closing, p is stopped instead.
+func (e *Engine) put(p *process) {
+	e.mu.Lock()
+	if e.closed {
+		e.checkDrained()
+		e.mu.Unlock()
+		p.shutdown(2 * time.Second)
+		return
+	}
+	for prio := range e.waiting {
+		if len(e.waiting[prio]) > 0 {
+			w := e.waiting[prio][0]
+			e.waiting[prio] = e.waiting[prio][1:]
+			e.running++
+			e.mu.Unlock()
+			w.got <- p
+			return
+		}
+	}
+	e.idle = append(e.idle, p)
+	e.mu.Unlock()
+}
+
+// checkDrained closes drained once the engine is closed and no worker is running or being
+// replaced. e.mu is held.
+func (e *Engine) checkDrained() {
+	if e.closed && e.running == 0 && e.replacing == 0 {
+		select {
+		case <-e.drained:
+		default:
+			close(e.drained)
+		}
+	}
+}
+
+// exchange sends j to p (with its document's bytes only when p may not have them) and waits
+// for its outcome or the end of ctx. It gives p back either way.
+func (e *Engine) exchange(ctx context.Context, p *process, j job) (outcome, error) {
+	data := j.DocData
+	if j.Doc != 0 && p.doc == j.Doc {
+		j.DocData = nil // the worker said it keeps it
+	}
 	watchDone := make(chan struct{})
 	if e.cfg.WorkerMemory > 0 {
 		go e.watch(p, e.cfg.WorkerMemory, watchDone)
 	}
 	defer close(watchDone)
-	if err := p.send(j); err != nil {
-		p.kill("broken pipe")
-		e.release(p, false)
-		return Result{}, fmt.Errorf("sending a page to an OCR worker: %w", err)
-	}
-	select {
-	case o, ok := <-p.outcomes:
-		if !ok {
-			err := e.crashed(p)
+	for {
+		j.Seq = e.seq.Add(1)
+		if err := p.send(j); err != nil {
+			p.kill("broken pipe")
 			e.release(p, false)
-			return Result{}, err
+			return outcome{}, fmt.Errorf("sending a job to an OCR worker: %w", err)
 		}
-		e.record(p, o)
-		e.release(p, true)
-		return e.result(o, req.Layout)
-	case <-ctx.Done():
-		// Answer now; the worker is stopped (or killed) and given back in the background.
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.stopPage(p, seq)
-		}()
-		return Result{}, failure.FromContext(ctx, failure.OCRTimeout, "the page was being recognised")
+		select {
+		case o, ok := <-p.outcomes:
+			if !ok {
+				err := e.crashed(p)
+				e.release(p, false)
+				return outcome{}, err
+			}
+			e.record(p, o)
+			if o.Fail == failNeedDoc && j.DocData == nil && j.Doc != 0 {
+				j.DocData = data // it gave it back since
+				continue
+			}
+			e.release(p, true)
+			return o, nil
+		case <-ctx.Done():
+			// Answer now; the worker is stopped (or killed) and given back in the background.
+			e.wg.Add(1)
+			go func(seq uint64) {
+				defer e.wg.Done()
+				e.stopPage(p, seq)
+			}(j.Seq)
+			return outcome{}, failure.FromContext(ctx, failure.OCRTimeout, "the page was being recognised")
+		}
 	}
 }
 
 // stopPage stops p's page between words, or kills p when it does not stop within stopGrace
-// (layout analysis, for one, never checks the stop flag), and gives the worker back.
+// (layout analysis, for one, never checks the stop flag; nor does PDF rendering), and gives the
+// worker back.
 func (e *Engine) stopPage(p *process, seq uint64) {
 	p.stop(seq)
 	select {
@@ -464,28 +739,37 @@ func (e *Engine) crashed(p *process) error {
 	return failure.Wrap(failure.Internal, p.exitErr, "OCR worker lost")
 }
 
-// replace starts a worker in place of p (dead or killed) and makes it idle, retrying until it
-// starts or the engine closes.
+// replace starts a worker in place of p (dead or killed, and taken by a request until now) and
+// makes it available, retrying until it starts or the engine closes.
 func (e *Engine) replace(p *process) {
 	e.mu.Lock()
 	delete(e.all, p)
-	closed := e.closed
-	if !closed {
-		e.wg.Add(1)
-	}
+	e.running--
+	e.replacing++
+	e.wg.Add(1)
 	e.mu.Unlock()
 	p.kill("replaced")
-	if closed {
-		e.free <- struct{}{} // Close counts it as stopped
-		return
-	}
 	go func() {
 		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			e.replacing--
+			e.checkDrained()
+			e.mu.Unlock()
+		}()
 		<-p.exited
 		for delay := 100 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
-			np, err := startProcess(int(e.nextID.Add(1)), e.cfg, e.log)
+			select {
+			case <-e.done:
+				return
+			default:
+			}
+			np, err := startProcess(int(e.nextID.Add(1)), e.workerConfig(), e.cfg, e.log)
 			if err == nil {
 				e.log.Info("OCR worker replaced", "old", p.id, "new", np.id, "reason", p.killedFor())
+				e.mu.Lock()
+				e.all[np] = true
+				e.mu.Unlock()
 				e.put(np)
 				return
 			}
@@ -493,7 +777,6 @@ func (e *Engine) replace(p *process) {
 			select {
 			case <-time.After(delay):
 			case <-e.done:
-				e.free <- struct{}{} // Close counts it as stopped
 				return
 			}
 		}
@@ -508,10 +791,12 @@ func (e *Engine) result(o outcome, withLayout bool) (Result, error) {
 		return Result{}, failure.Detail(ErrUndecodable, "%s", o.Message)
 	case failStopped:
 		return Result{}, failure.New(failure.Internal, "the page was stopped")
+	case failCoded:
+		return Result{}, failure.New(failure.Code(o.Code), "%s", o.Message)
 	default:
 		return Result{}, failure.Wrap(failure.Internal, errors.New(o.Message), "OCR failed")
 	}
-	res := Result{Text: o.Text}
+	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted}
 	if withLayout {
 		res.Words, res.Lines, res.Confidence = layout(o.Boxes)
 	}
@@ -526,18 +811,19 @@ func (e *Engine) Close(ctx context.Context) error {
 		close(e.done)
 	}
 	e.closed = true
+	for prio := range e.waiting { // nobody will hand these a worker now
+		for _, w := range e.waiting[prio] {
+			w.got <- nil
+		}
+		e.waiting[prio] = nil
+	}
+	e.checkDrained()
 	e.mu.Unlock()
 	var err error
-	// Every worker idle (or gone) once all its tokens are back.
-	for range e.cfg.Workers {
-		select {
-		case <-e.free:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		if err != nil {
-			break
-		}
+	select {
+	case <-e.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
 	e.mu.Lock()
 	procs := make([]*process, 0, len(e.all))
@@ -559,6 +845,9 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	wg.Wait()
 	e.wg.Wait()
+	if e.ownsTemp {
+		os.RemoveAll(e.tempDir)
+	}
 	return err
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/otiai10/gosseract/v2"
 
+	"github.com/readocr/readocr/internal/testsupport"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/imageinput"
@@ -37,6 +38,9 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	if cfg.QueueTimeout == 0 {
 		cfg.QueueTimeout = time.Minute
 	}
+	if cfg.PDFiumCache == "" {
+		cfg.PDFiumCache = testsupport.PDFiumCache(t)
+	}
 	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +50,16 @@ func newEngine(t testing.TB, cfg Config) *Engine {
 	}
 	t.Cleanup(func() { e.Close(context.Background()) })
 	return e
+}
+
+// occupy takes a worker as a request would, until the returned func gives it back.
+func occupy(t testing.TB, e *Engine) func() {
+	t.Helper()
+	p, err := e.take(context.Background(), false, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() { e.release(p, true) }
 }
 
 // page checks b as the service does (with no pixel cap).
@@ -332,7 +346,7 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1, QueueSize: 1, QueueTimeout: 50 * time.Millisecond})
 	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Options: tessconfig.Options{PSM: -1}}
 	// Occupy the only worker and the only queue place.
-	<-e.free
+	free := occupy(t, e)
 	e.admit <- struct{}{}
 	start := time.Now()
 	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrQueueTimeout) {
@@ -347,7 +361,7 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	}
 	<-e.admit
 	<-e.admit
-	e.free <- struct{}{}
+	free()
 	if _, err := e.Recognize(context.Background(), req); err != nil {
 		t.Fatalf("after the load went away: %v", err)
 	}
@@ -358,8 +372,7 @@ func TestQueueFullAndTimeout(t *testing.T) {
 func TestWaitEndsByCause(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1, QueueSize: 4})
 	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Options: tessconfig.Options{PSM: -1}}
-	<-e.free
-	defer func() { e.free <- struct{}{} }()
+	defer occupy(t, e)()
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(failure.ErrShutdown)
 	if _, err := e.Recognize(ctx, req); failure.CodeOf(err) != failure.NotReady {

@@ -32,19 +32,19 @@ type process struct {
 	// What the worker last reported; guarded by the engine's mutex once the engine has it.
 	langs []string
 	cheap uint64
+	doc   uint64 // the document it keeps
 
 	mu     sync.Mutex
 	killed string // why the engine killed it ("" when it did not)
 }
 
 // startProcess starts a worker and waits until it has loaded its default language.
-func startProcess(id int, cfg Config, log *slog.Logger) (*process, error) {
+func startProcess(id int, w workerConfig, cfg Config, log *slog.Logger) (*process, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	wcfg, err := json.Marshal(workerConfig{TessdataDir: cfg.TessdataDir, DefaultLang: cfg.DefaultLang,
-		MaxClients: max(cfg.MaxClients/cfg.Workers, 1), TrimEvery: trimEvery})
+	wcfg, err := json.Marshal(w)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +72,7 @@ func startProcess(id int, cfg Config, log *slog.Logger) (*process, error) {
 	cmd.Stdout, cmd.Stderr = logW, logW
 	// A worker must not outlive the engine's process, however that ends.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = w.TempDir // nothing else there: Leptonica opens files by the image's name
 	err = cmd.Start()
 	for _, f := range []*os.File{jobsR, outW, stopsR, logW} {
 		f.Close() // the worker's ends

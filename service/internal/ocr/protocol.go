@@ -6,8 +6,9 @@ package ocr
 // stdout and stderr carry what Tesseract and Leptonica print, which the parent logs.
 
 const (
-	workerEnv = "READOCR_OCR_WORKER" // "1" makes ServeIfWorker serve instead of returning
-	envConfig = "READOCR_OCR_WORKER_CONFIG"
+	workerEnv  = "READOCR_OCR_WORKER"         // "1" makes ServeIfWorker serve instead of returning
+	envConfig  = "READOCR_OCR_WORKER_CONFIG"  // workerConfig as JSON
+	compileEnv = "READOCR_PDFIUM_COMPILE_DIR" // makes ServeIfWorker compile PDFium into this directory
 
 	fdJobs     = 3
 	fdOutcomes = 4
@@ -20,16 +21,60 @@ type workerConfig struct {
 	DefaultLang string
 	MaxClients  int // languages kept loaded
 	TrimEvery   int
+	TempDir     string // the engine's private directory: PDF pages being written; the working directory
+	PDFiumDir   string // PDFium's compiled code
+	PDFMemory   int64  // the most memory PDFium's WebAssembly instance may grow to
 }
 
-// job is one page for a worker.
+// Kinds of job.
+const (
+	jobPage    = iota // recognise one page
+	jobInspect        // count a PDF's pages and measure the selected ones
+)
+
+// How a PDF page's text is read (PDFText).
+const (
+	PDFTextOCR     = iota // render and recognise every page
+	PDFTextExtract        // return the text the PDF carries, without OCR
+	PDFTextAuto           // the PDF's text where a page has some, OCR where it has none
+)
+
+// Renderings a job may ask for besides the text (bits of job.Outputs).
+const (
+	outHOCR = 1 << iota
+	outALTO
+	outTSV
+	outPDF
+)
+
+// job is one page for a worker, or a question about a document.
 type job struct {
-	Seq         uint64
+	Seq  uint64
+	Kind int
+
+	// The page: an image's bytes; or page Page (from 0) of document Doc, whose bytes (DocData)
+	// are sent when the worker may not have them (it keeps the last document it read).
+	Image      []byte
+	Doc        uint64
+	DocData    []byte
+	DocFormat  string // imageinput.TIFF or imageinput.PDF
+	Page       int
+	TIFFOffset uint64 // a TIFF page's IFD
+	DPI        int    // a PDF page's rendering resolution
+	Width      int    // a PDF page's size at DPI, as the engine accounted it
+	Height     int
+	Colour     bool // render a PDF page in colour (for searchable PDFs), else in gray
+	PDFText    int
+
 	Lang        string
-	Image       []byte
 	Orientation int
 	Settings    map[string]string // Tesseract variables for this page only
 	Layout      bool
+	Outputs     int
+
+	// jobInspect: the page selection (imageinput.ParsePages) and the most pages it may select.
+	Pages    string
+	MaxPages int
 }
 
 // Kinds of failure a worker reports.
@@ -38,6 +83,8 @@ const (
 	failUndecodable // Leptonica could not decode the bytes
 	failStopped     // a stop order ended the page between words
 	failOther       // Tesseract or the client setup failed
+	failNeedDoc     // the job names a document the worker does not have: send its bytes
+	failCoded       // a failure with its code (Code), e.g. an encrypted PDF
 )
 
 // outcome is a worker's answer to a job (Seq 0: to its start).
@@ -46,10 +93,22 @@ type outcome struct {
 	Text    string
 	Boxes   []box // word boxes in reading order, with Layout
 	Fail    int
+	Code    string // with failCoded: a failure.Code
 	Message string
 	Langs   []string // loaded languages, most recently used last
+	Doc     uint64   // the document the worker keeps
 	CHeap   uint64   // C heap in use after the page
 	RSS     int64    // resident memory after the page (and a trim, when the page grew it)
+
+	// A page's renderings, as Outputs asked; Extracted when its text came from the PDF itself.
+	HOCR, ALTO, TSV string
+	PDF             []byte
+	Extracted       bool
+
+	// jobInspect.
+	PageCount int
+	Selected  []int        // the selected pages, from 1
+	Sizes     [][2]float64 // their width and height in points
 }
 
 // box is one recognised word with its place in the page's structure.

@@ -5,19 +5,24 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/otiai10/gosseract/v2"
 
+	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/glibcmalloc"
+	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
@@ -25,6 +30,13 @@ import (
 // then never returns. Call it first thing in main (and in TestMain of packages whose tests run
 // an Engine): the engine starts workers by running its own executable again.
 func ServeIfWorker() {
+	if dir := os.Getenv(compileEnv); dir != "" {
+		if err := compilePDFium(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "compiling PDFium:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if os.Getenv(workerEnv) != "1" {
 		return
 	}
@@ -60,14 +72,46 @@ func serveWorker() error {
 	if start.Fail != failNone {
 		return fmt.Errorf("%s", start.Message)
 	}
+	jobCh := make(chan job)
+	go func() {
+		defer close(jobCh)
+		for {
+			var j job
+			if err := jobs.Decode(&j); err != nil {
+				return // the engine closed the pipe: shut down
+			}
+			jobCh <- j
+		}
+	}()
+	idle := time.NewTimer(time.Hour)
 	for pages := 1; ; pages++ {
 		var j job
-		if err := jobs.Decode(&j); err != nil {
-			return nil // the engine closed the pipe: shut down
+		var ok bool
+		if w.doc != nil {
+			// A document is kept for its next page; an idle worker gives it back.
+			idle.Reset(keepDocument)
+			select {
+			case j, ok = <-jobCh:
+			case <-idle.C:
+				w.dropDocument()
+				glibcmalloc.Trim()
+				debug.FreeOSMemory()
+				j, ok = <-jobCh
+			}
+			idle.Stop()
+		} else {
+			j, ok = <-jobCh
+		}
+		if !ok {
+			w.dropDocument()
+			return nil
 		}
 		before := selfRSS()
 		o := w.run(j)
 		o.Seq, o.Langs = j.Seq, w.langs()
+		if w.doc != nil {
+			o.Doc = w.doc.id
+		}
 		j = job{} // the image is garbage now
 		// A page that grew the heap leaves it grown (glibc keeps what Tesseract freed): give it
 		// back at once, so that an idle worker holds its share for the next page. Small pages
@@ -82,6 +126,10 @@ func serveWorker() error {
 		}
 	}
 }
+
+// keepDocument is how long an idle worker keeps the last document it read (its bytes and,
+// for a PDF, PDFium's instance) in case its next page comes to this worker.
+const keepDocument = 2 * time.Second
 
 // growthTrim is how much a page may grow a worker's resident memory before the worker gives
 // the freed memory back at once.
@@ -106,6 +154,7 @@ func selfRSS() int64 {
 type worker struct {
 	cfg     workerConfig
 	clients []*client // least recently used first
+	doc     *heldDocument
 
 	mu      sync.Mutex
 	running uint64             // Seq of the page being recognised
@@ -158,6 +207,14 @@ func (w *worker) client(lang string) (*client, error) {
 }
 
 func (w *worker) run(j job) outcome {
+	if j.Doc == 0 {
+		w.dropDocument() // its memory is the page's now
+	} else if err := w.holdDocument(j); err != nil {
+		return outcome{Fail: failNeedDoc, Message: err.Error()}
+	}
+	if j.Kind == jobInspect {
+		return w.inspect(j)
+	}
 	c, err := w.client(j.Lang)
 	if err != nil {
 		return outcome{Fail: failOther, Message: err.Error()}
@@ -172,8 +229,132 @@ func (w *worker) run(j job) outcome {
 		w.running, w.stop = 0, nil
 		w.mu.Unlock()
 	}()
-	return c.recognize(ctx, j)
+	if j.Doc == 0 {
+		return c.recognize(ctx, j, func(t *gosseract.Client) error { return t.SetImageFromBytes(j.Image) }, w.cfg)
+	}
+	if j.DocFormat == imageinput.TIFF {
+		return c.recognize(ctx, j, func(t *gosseract.Client) error {
+			return t.SetImageFromTIFFPage(w.doc.data, j.TIFFOffset)
+		}, w.cfg)
+	}
+	return w.pdfPage(ctx, c, j)
 }
+
+// failed turns an error into an outcome, keeping its failure code.
+func failed(err error) outcome {
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		return outcome{Fail: failCoded, Code: string(fe.Code), Message: failure.MessageOf(err)}
+	}
+	return outcome{Fail: failOther, Message: err.Error()}
+}
+
+// heldDocument is the document a worker keeps between its pages.
+type heldDocument struct {
+	id     uint64
+	format string
+	data   []byte
+	pdf    *pdfDoc // opened on its first PDF job
+}
+
+// holdDocument makes j's document the one kept, from j.DocData when it is new to this worker.
+func (w *worker) holdDocument(j job) error {
+	if w.doc != nil && w.doc.id == j.Doc {
+		return nil
+	}
+	w.dropDocument()
+	if j.DocData == nil {
+		return errNeedDocument
+	}
+	w.doc = &heldDocument{id: j.Doc, format: j.DocFormat, data: j.DocData}
+	return nil
+}
+
+var errNeedDocument = errors.New("need the document's bytes")
+
+func (w *worker) dropDocument() {
+	if w.doc != nil && w.doc.pdf != nil {
+		w.doc.pdf.close()
+	}
+	w.doc = nil
+}
+
+// openPDF returns the kept document as an open PDF.
+func (w *worker) openPDF() (*pdfDoc, error) {
+	if w.doc.format != imageinput.PDF {
+		return nil, fmt.Errorf("document %d is a %s, not a PDF", w.doc.id, w.doc.format)
+	}
+	if w.doc.pdf == nil {
+		d, err := openPDF(w.cfg, w.doc.data)
+		if err != nil {
+			return nil, err
+		}
+		w.doc.pdf = d
+	}
+	return w.doc.pdf, nil
+}
+
+// inspect counts the kept PDF's pages, resolves the job's selection and measures those pages.
+func (w *worker) inspect(j job) outcome {
+	d, err := w.openPDF()
+	if err != nil {
+		return failed(err)
+	}
+	n, err := d.pageCount()
+	if err != nil {
+		return failed(failure.New(failure.UndecodableDocument, "PDFium could not count the pages (%s)", pdfiumMessage(err)))
+	}
+	if n < 1 {
+		return failed(failure.New(failure.UndecodableDocument, "the PDF has no pages"))
+	}
+	sel, err := imageinput.ParsePages(j.Pages)
+	if err != nil {
+		return failed(err)
+	}
+	pages, err := sel.Resolve(n, j.MaxPages)
+	if err != nil {
+		return failed(err)
+	}
+	o := outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages))}
+	for i, p := range pages {
+		wpt, hpt, err := d.size(p - 1)
+		if err != nil {
+			return failed(failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err)))
+		}
+		o.Sizes[i] = [2]float64{wpt, hpt}
+	}
+	return o
+}
+
+// pdfPage reads a page of the kept PDF: its own text, or its rendering recognised.
+func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
+	d, err := w.openPDF()
+	if err != nil {
+		return failed(err)
+	}
+	if j.PDFText != PDFTextOCR {
+		text, err := d.text(j.Page)
+		if err != nil {
+			return failed(failure.New(failure.UndecodableDocument, "page %d: PDFium could not read its text (%s)", j.Page+1, pdfiumMessage(err)))
+		}
+		if j.PDFText == PDFTextExtract || text != "" {
+			return outcome{Text: text, Extracted: true}
+		}
+	}
+	return c.recognize(ctx, j, func(t *gosseract.Client) error {
+		r, err := d.render(j.Page, j.DPI, j.Colour)
+		if err != nil {
+			return failure.New(failure.UndecodableDocument, "page %d: PDFium could not render it (%s)", j.Page+1, pdfiumMessage(err))
+		}
+		defer r.release() // the pix below is a copy
+		if abs(r.width-j.Width) > 1 || abs(r.height-j.Height) > 1 {
+			return fmt.Errorf("page %d rendered at %dx%d, %dx%d were accounted", j.Page+1, r.width, r.height, j.Width, j.Height)
+		}
+		return t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI)
+	}, w.cfg)
+}
+
+func abs(x int) int { return max(x, -x) }
 
 // client is a gosseract client with the defaults of the variables requests may override.
 type client struct {
@@ -229,9 +410,9 @@ func newClient(tessdata, lang string) (*client, error) {
 	return c, nil
 }
 
-// recognize runs one page with the job's settings over the client's defaults, so that nothing
-// carries over to the next page.
-func (c *client) recognize(ctx context.Context, j job) outcome {
+// recognize runs one page, set by setImage, with the job's settings over the client's
+// defaults, so that nothing carries over to the next page.
+func (c *client) recognize(ctx context.Context, j job, setImage func(*gosseract.Client) error, cfg workerConfig) outcome {
 	t := c.tess
 	defer t.ClearImage()
 	settings := map[string]string{}
@@ -246,7 +427,10 @@ func (c *client) recognize(ctx context.Context, j job) outcome {
 			return outcome{Fail: failOther, Message: fmt.Sprintf("setting %s: %v", name, err)}
 		}
 	}
-	if err := t.SetImageFromBytes(j.Image); err != nil {
+	if err := setImage(t); err != nil {
+		if o := failed(err); o.Fail == failCoded {
+			return o
+		}
 		return outcome{Fail: failUndecodable, Message: err.Error()}
 	}
 	if err := t.OrientImage(j.Orientation); err != nil {
@@ -278,5 +462,43 @@ func (c *client) recognize(ctx context.Context, j job) outcome {
 		return outcome{Fail: failOther, Message: err.Error()}
 	}
 	o.Text = text
+	if err := renderings(t, j, cfg, &o); err != nil {
+		return outcome{Fail: failOther, Message: err.Error()}
+	}
 	return o
+}
+
+// renderings adds the hOCR, ALTO, TSV and PDF of the recognised page that j asks for, as the
+// tesseract CLI writes them for page j.Page of a document read from standard input (named "-").
+func renderings(t *gosseract.Client, j job, cfg workerConfig, o *outcome) error {
+	t.SetInputName("-")
+	for _, r := range []struct {
+		bit, format int
+		dst         *string
+	}{{outHOCR, gosseract.RenderHOCR, &o.HOCR}, {outALTO, gosseract.RenderALTO, &o.ALTO}, {outTSV, gosseract.RenderTSV, &o.TSV}} {
+		if j.Outputs&r.bit == 0 {
+			continue
+		}
+		s, err := t.PageRendering(r.format, j.Page)
+		if err != nil {
+			return err
+		}
+		*r.dst = s
+	}
+	if j.Outputs&outPDF != 0 {
+		if cfg.TempDir == "" {
+			return errors.New("no directory to write the PDF page in")
+		}
+		base := filepath.Join(cfg.TempDir, fmt.Sprintf("page-%d-%d", os.Getpid(), j.Seq))
+		if err := t.WritePDFPage(base, cfg.TessdataDir); err != nil {
+			return err
+		}
+		defer os.Remove(base + ".pdf")
+		b, err := os.ReadFile(base + ".pdf")
+		if err != nil {
+			return err
+		}
+		o.PDF = b
+	}
+	return nil
 }

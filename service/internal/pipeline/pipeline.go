@@ -1,85 +1,248 @@
-// Package pipeline is the one path a request to read an image takes, whoever asks (the HTTP
-// handler today, a job worker next): check the options and the language, fetch the image if
-// it is a URL, check the image, recognise it. Every step that can fail returns an error that
-// carries its code (package failure); the caller has one error exit.
+// Package pipeline is the one path a request to read an image or a document takes, whoever asks
+// (the HTTP handler today, a job worker next): check the options and the language, fetch the
+// input if it is a URL, check it, read its pages (spread over the OCR workers), and encode the
+// answer. Every step that can fail returns an error that carries its code (package failure);
+// the caller has one error exit.
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"strings"
 	"time"
 
+	"github.com/otiai10/gosseract/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
 // Config holds the limits the pipeline applies.
 type Config struct {
-	MaxPixels int64 // largest page, width x height, checked from its header
+	MaxPixels int64 // largest page, width x height, checked from its header (or a PDF page's size)
+	MaxPages  int   // most pages one request may read
+	// DocumentWorkers is how many of a document's pages are read at once (at most; single pages
+	// go first). 0: as many as there are workers.
+	DocumentWorkers int
 }
 
 // DefaultConfig is the pipeline's configuration unless flags say otherwise.
-func DefaultConfig() Config { return Config{MaxPixels: 40_000_000} }
+func DefaultConfig() Config { return Config{MaxPixels: 40_000_000, MaxPages: 100} }
 
-// Input is one image to read, as the client gave it.
+// Input is one image or document to read, as the client gave it.
 type Input struct {
-	Image  []byte    // the image, for base64, data: URIs and uploads; or
-	URL    fetch.URL // where to fetch it
-	Source string    // url, base64, data_uri or multipart: for logs and metrics
-	Lang   string    // "" for the default
-	Config string    // Tesseract CLI options, see tessconfig
-	Layout bool      // also words and lines with boxes
+	Image   []byte    // the input, for base64, data: URIs and uploads; or
+	URL     fetch.URL // where to fetch it
+	Source  string    // url, base64, data_uri or multipart: for logs and metrics
+	Lang    string    // "" for the default
+	Config  string    // Tesseract CLI options, see tessconfig
+	Format  string    // an output.Format; "" is text, or json with Layout
+	Layout  bool      // the original way to ask for words and lines: format json
+	Pages   string    // page selection, e.g. "1-3,7" ("": every page)
+	PDFText string    // ocr (default), extract or auto
 }
 
 // Facts are what the pipeline learned about a request, for its log line and metrics. Run
 // fills them as it goes, so they are there when it fails too.
 type Facts struct {
 	Lang          string
-	Format        string
-	Width, Height int
-	OCR           time.Duration // waiting for a worker and recognising
+	Format        string        // of the input
+	Output        output.Format // of the answer
+	Width, Height int           // of the first page read
+	Pages         int           // pages read
+	OCR           time.Duration // from the first page's wait for a worker to the last page's end
 }
 
-// Pipeline reads images. It is safe for concurrent use.
+// Pipeline reads images and documents. It is safe for concurrent use.
 type Pipeline struct {
 	cfg     Config
 	engine  *ocr.Engine
 	fetcher *fetch.Fetcher
+	version string
 }
 
 // New returns a pipeline over an engine and a fetcher.
 func New(cfg Config, engine *ocr.Engine, fetcher *fetch.Fetcher) *Pipeline {
-	return &Pipeline{cfg: cfg, engine: engine, fetcher: fetcher}
+	if cfg.MaxPages <= 0 {
+		cfg.MaxPages = DefaultConfig().MaxPages
+	}
+	return &Pipeline{cfg: cfg, engine: engine, fetcher: fetcher, version: gosseract.TesseractVersion()}
 }
 
-// Run reads one image. The cheap checks come first, so that a bad option or language costs no
-// download. A fetched image is accounted to mem (the request's reservation) before it is read.
-func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation, facts *Facts) (ocr.Result, error) {
-	opts, err := tessconfig.Parse(in.Config)
-	if err != nil {
-		return ocr.Result{}, err
+// options are a request's checked options.
+type options struct {
+	tess    tessconfig.Options
+	lang    ocr.Lang
+	format  output.Format
+	pages   imageinput.Selection
+	spec    string // the selection as written, for the worker that resolves a PDF's
+	pdfText int
+}
+
+// check reads the options, cheap checks that come before any download.
+func (p *Pipeline) check(in Input) (options, error) {
+	var o options
+	var err error
+	if o.tess, err = tessconfig.Parse(in.Config); err != nil {
+		return o, err
 	}
-	lang, err := p.engine.Lang(in.Lang)
-	if err != nil {
-		return ocr.Result{}, err
+	if o.lang, err = p.engine.Lang(in.Lang); err != nil {
+		return o, err
 	}
-	facts.Lang = lang.String()
-	image := in.Image
+	if o.format, err = output.ParseFormat(in.Format); err != nil {
+		return o, err
+	}
+	if in.Layout {
+		if in.Format != "" && o.format != output.JSON {
+			return o, failure.Detail(output.ErrFormat, "layout=true asks for format json, and format is %s", o.format)
+		}
+		o.format = output.JSON
+	}
+	if o.pages, err = imageinput.ParsePages(in.Pages); err != nil {
+		return o, err
+	}
+	o.spec = in.Pages
+	switch strings.ToLower(in.PDFText) {
+	case "", "ocr":
+		o.pdfText = ocr.PDFTextOCR
+	case "extract":
+		o.pdfText = ocr.PDFTextExtract
+	case "auto":
+		o.pdfText = ocr.PDFTextAuto
+	default:
+		return o, failure.Detail(output.ErrFormat, "pdf_text %q is not one of ocr, extract, auto", in.PDFText)
+	}
+	if o.pdfText != ocr.PDFTextOCR && o.format != output.Text && o.format != output.JSON {
+		return o, failure.Detail(output.ErrFormat, "pdf_text=%s gives text without OCR: it works with format text or json, not %s", in.PDFText, o.format)
+	}
+	return o, nil
+}
+
+// Result is an answer: its body in the format asked, and that format's media type.
+type Result struct {
+	Body        []byte
+	ContentType string
+	Pages       []output.Page
+}
+
+// Run reads one image or document. The cheap checks come first, so that a bad option or
+// language costs no download. A fetched input is accounted to mem (the request's reservation)
+// before it is read, as are the renderings of the pages as they arrive.
+func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation, facts *Facts) (Result, error) {
+	opts, err := p.check(in)
+	if err != nil {
+		return Result{}, err
+	}
+	facts.Lang, facts.Output = opts.lang.String(), opts.format
+	data := in.Image
 	if in.URL.Valid() {
-		image, err = p.fetcher.Get(ctx, in.URL, mem.Grow)
-		if err != nil {
-			return ocr.Result{}, err
+		if data, err = p.fetcher.Get(ctx, in.URL, mem.Grow); err != nil {
+			return Result{}, err
 		}
 	}
-	page, err := imageinput.Check(image, p.cfg.MaxPixels)
+	doc, err := imageinput.Open(data, p.cfg.MaxPixels)
 	if err != nil {
-		return ocr.Result{}, err
+		return Result{}, err
 	}
-	facts.Format, facts.Width, facts.Height = page.Format(), page.Width(), page.Height()
+	facts.Format = doc.Format()
+	release, err := p.engine.Admit()
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	pages, err := p.pages(ctx, doc, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	facts.Pages, facts.Width, facts.Height = len(pages), pages[0].Width(), pages[0].Height()
 	start := time.Now()
-	res, err := p.engine.Recognize(ctx, ocr.Request{Page: page, Lang: lang, Options: opts, Layout: in.Layout})
+	read, err := p.read(ctx, pages, opts, mem)
 	facts.OCR = time.Since(start)
-	return res, err
+	if err != nil {
+		return Result{}, err
+	}
+	var body bytes.Buffer
+	if err := output.Encode(&body, opts.format, read, p.version); err != nil {
+		return Result{}, failure.Wrap(failure.Internal, err, "encoding the answer")
+	}
+	return Result{Body: body.Bytes(), ContentType: opts.format.ContentType(), Pages: read}, nil
+}
+
+// pages are the selected pages of doc, each checked: from their headers for images and TIFFs;
+// for a PDF, from the sizes a worker measured, at the resolution that fits the limits.
+func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts options) ([]imageinput.Page, error) {
+	var pages []imageinput.Page
+	if doc.Format() != imageinput.PDF {
+		numbers, err := opts.pages.Resolve(doc.PageCount(), p.cfg.MaxPages)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range numbers {
+			pg, err := doc.Page(n, p.cfg.MaxPixels)
+			if err != nil {
+				return nil, err
+			}
+			pages = append(pages, pg)
+		}
+		return pages, nil
+	}
+	info, err := p.engine.InspectPDF(ctx, doc, opts.spec, p.cfg.MaxPages, false)
+	if err != nil {
+		return nil, err
+	}
+	colour := opts.format == output.PDF
+	maxPixels := p.cfg.MaxPixels
+	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour); m >= 0 {
+		maxPixels = min(maxPixels, m)
+	}
+	for i, n := range info.Selected {
+		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, maxPixels, colour)
+		if err != nil {
+			return nil, err
+		}
+		pages = append(pages, pg)
+	}
+	return pages, nil
+}
+
+// read recognises pages, spread over the workers, and returns them in order. The first page
+// that fails stops the others.
+func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts options, mem *membudget.Reservation) ([]output.Page, error) {
+	out := make([]output.Page, len(pages))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.documentWorkers())
+	for i, pg := range pages {
+		g.Go(func() error {
+			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
+				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1})
+			if err != nil {
+				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
+					return nil // stopped because another page failed: that page's error is the answer
+				}
+				return err
+			}
+			if err := mem.Grow(ctx, int64(len(res.PDF)+len(res.HOCR)+len(res.ALTO)+len(res.TSV)+len(res.Text))); err != nil {
+				return err
+			}
+			out[i] = output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (p *Pipeline) documentWorkers() int {
+	if p.cfg.DocumentWorkers > 0 {
+		return p.cfg.DocumentWorkers
+	}
+	return max(p.engine.Stats().Workers, 1)
 }
