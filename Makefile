@@ -36,7 +36,7 @@ TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, the gosseract patch
-	@out=$$(gofmt -l service infra internal test third_party); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l service infra internal test third_party hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint

@@ -57,4 +57,3 @@ func (s *Server) drain(w http.ResponseWriter, r *http.Request) {
 	rc.SetReadDeadline(time.Now().Add(drainTime))
 	io.Copy(io.Discard, io.LimitReader(r.Body, s.cfg.maxJSONBody()+s.cfg.maxMultipartBody()))
 }
-

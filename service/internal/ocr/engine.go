@@ -75,15 +75,15 @@ type Config struct {
 	// WorkerMemory is the most resident memory a worker may have, its page included: one that
 	// goes past it is killed and its page refused (ErrTooLarge). 0: no limit.
 	WorkerMemory int64
-	WorkerEnv    []string  // extra environment for the worker processes
+	WorkerEnv    []string // extra environment for the worker processes
 	// TempDir is where the engine makes its private directory ("": os.TempDir()).
 	TempDir string
 	// PDFiumCache is a directory of PDFium's compiled code to use instead of compiling it into
 	// the private directory: for tests, which start many engines. Whoever can write there can
 	// run code in the workers.
 	PDFiumCache string
-	Output       io.Writer // where what workers print goes; nil: logged as debug records
-	Logger       *slog.Logger
+	Output      io.Writer // where what workers print goes; nil: logged as debug records
+	Logger      *slog.Logger
 }
 
 // DefaultConfig is the engine's configuration on a machine with cpus usable CPUs: one worker
