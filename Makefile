@@ -50,6 +50,9 @@ fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./service/internal/tessconfig
 	$(GO) test -run '^$$' -fuzz FuzzConfig -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 	$(GO) test -run '^$$' -fuzz FuzzJPEG -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+	$(GO) test -run '^$$' -fuzz FuzzParsePages -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
+	$(GO) test -run '^$$' -fuzz FuzzDocumentPages -fuzztime $${FUZZTIME:-30s} ./service/internal/ocr
 	$(GO) test -run '^$$' -fuzz FuzzGIF -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench

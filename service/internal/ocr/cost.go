@@ -36,40 +36,42 @@ func MaxPixels(pageMemory, encoded int64) (color, gray int64) {
 	return free / colorBytesPerPixel, free / grayBytesPerPixel
 }
 
-// pdfiumBase is what a worker's resident memory grows by when it opens a PDF: the WebAssembly
-// runtime, PDFium's compiled code and its instance's memory before any page (measured in
-// TestPDFPageCost, with a margin).
-const pdfiumBase = 56 << 20
+// What rendering a PDF page takes, before Tesseract reads it (the worker closes PDFium's
+// instance in between, so the two do not add up): PDFium (the WebAssembly runtime, its compiled
+// code, the instance's memory before any page), the document copied into that memory, and per
+// pixel the bitmap, the images PDFium decodes to draw it, the instance's memory growing, and
+// Leptonica's copy. Measured with TestPDFPageCost on Letter pages at 300 DPI of text and of noise:
+// up to 179 MiB over idle in gray (56 MiB + 14.6 bytes a pixel), 221 MiB in colour (+19.7).
+const (
+	pdfiumBase            = 56 << 20
+	pdfGrayBytesPerPixel  = 18
+	pdfColorBytesPerPixel = 24
+)
 
-// pageCost is PageCost, plus for a PDF page what rendering it takes: PDFium, the document
-// copied into its memory, and the rendered bitmap (1 byte a pixel in gray, 4 in colour) next to
-// Leptonica's copy.
+// pageCost is PageCost, or for a PDF page the larger of that and what rendering it takes.
 func (e *Engine) pageCost(p imageinput.Page) int64 {
 	c := PageCost(p)
 	if p.Format() == imageinput.PDF {
-		c += pdfExtra(int64(len(p.Data())), p.Pixels(), !p.Gray())
+		perPixel := int64(pdfGrayBytesPerPixel)
+		if !p.Gray() {
+			perPixel = pdfColorBytesPerPixel
+		}
+		c = max(c, pdfiumBase+2*int64(len(p.Data()))+perPixel*p.Pixels())
 	}
 	return c
 }
 
-func pdfExtra(docBytes, pixels int64, colour bool) int64 {
-	perPixel := int64(1)
-	if colour {
-		perPixel = 4
-	}
-	return pdfiumBase + docBytes + perPixel*pixels
-}
-
 // MaxPDFPixels returns the largest PDF page, in pixels, that a worker can render and read from
-// a document of docBytes (0 when none fits, or when pages have no memory limit: then -1).
+// a document of docBytes (0 when none fits; -1 when pages have no memory limit).
 func (e *Engine) MaxPDFPixels(docBytes int64, colour bool) int64 {
 	if e.cfg.PageMemory <= 0 {
 		return -1
 	}
-	perPixel := int64(grayBytesPerPixel + 1)
+	render, read := int64(pdfGrayBytesPerPixel), int64(grayBytesPerPixel)
 	if colour {
-		perPixel = colorBytesPerPixel + 4
+		render, read = pdfColorBytesPerPixel, colorBytesPerPixel
 	}
-	free := e.cfg.PageMemory - pageOverhead - pdfiumBase - 2*docBytes
-	return max(free/perPixel, 0)
+	rendering := (e.cfg.PageMemory - pdfiumBase - 2*docBytes) / render
+	reading := (e.cfg.PageMemory - pageOverhead - docBytes) / read
+	return max(min(rendering, reading), 0)
 }

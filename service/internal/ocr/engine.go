@@ -357,7 +357,7 @@ func (e *Engine) compilePDFium(ctx context.Context) {
 func (e *Engine) workerConfig() workerConfig {
 	return workerConfig{TessdataDir: e.cfg.TessdataDir, DefaultLang: e.cfg.DefaultLang,
 		MaxClients: max(e.cfg.MaxClients/e.cfg.Workers, 1), TrimEvery: trimEvery,
-		TempDir: e.tempDir, PDFiumDir: e.pdfiumDir(), PDFMemory: e.cfg.PageMemory}
+		TempDir: e.tempDir, PDFiumDir: e.pdfiumDir()}
 }
 
 // Ready reports whether Warm finished and Close has not begun.

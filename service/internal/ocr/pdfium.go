@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -21,102 +23,97 @@ import (
 )
 
 // PDF pages are rendered by PDFium compiled to WebAssembly (go-pdfium, run by wazero): no cgo,
-// no system library, and the renderer runs in a sandbox whose memory is capped and that can
-// open no file. Compiling the module to machine code takes seconds and ~300 MB, so the engine
-// compiles it once, in a process of its own that then exits (CompilePDFium), into its private
-// directory; workers load the compiled code from there in ~0.1 s when a document arrives.
+// no system library, and the renderer runs in a sandbox that can open no file, in a worker that
+// is killed if it takes too much memory or time. Compiling the module to machine code takes
+// seconds and ~300 MB, so the engine compiles it once, in a process of its own that then exits
+// (Engine.compilePDFium), into its private directory; workers load the compiled code from there in ~0.1 s when a document arrives.
 
-// pdfRuntime returns wazero's configuration: the compiled code in dir, memory capped.
-func pdfRuntime(dir string, memory int64) (wazero.RuntimeConfig, error) {
+// pdfRuntime returns wazero's configuration, with the compiled code in dir. The instance's
+// memory is PDFium's module's own cap (2 GiB); the engine's watchdog holds the worker to less.
+func pdfRuntime(dir string) (wazero.RuntimeConfig, error) {
 	cache, err := wazero.NewCompilationCacheWithDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	rc := wazero.NewRuntimeConfig().WithCompilationCache(cache).
-		WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling)
-	if memory > 0 {
-		rc = rc.WithMemoryLimitPages(uint32(min(memory>>16, 65536))) // 64 KiB pages, 4 GiB at most
-	}
-	return rc, nil
+	return wazero.NewRuntimeConfig().WithCompilationCache(cache).
+		WithCoreFeatures(api.CoreFeaturesV2 | experimental.CoreFeaturesExceptionHandling), nil
 }
 
-// newPDFiumPool starts a runtime for one instance, compiling the module into dir's cache when
-// it is not there yet. The instance sees no file system and prints nowhere.
-func newPDFiumPool(dir string, memory int64) (pdfium.Pool, error) {
-	rc, err := pdfRuntime(dir, memory)
+// newPDFiumPool starts a runtime for one instance at a time, compiling the module into dir's
+// cache when it is not there yet. Instances see no file system and print nowhere.
+func newPDFiumPool(dir string) (pdfium.Pool, error) {
+	rc, err := pdfRuntime(dir)
 	if err != nil {
 		return nil, err
 	}
-	return webassembly.Init(webassembly.Config{MinIdle: 0, MaxIdle: 1, MaxTotal: 1, RuntimeConfig: rc,
+	return webassembly.Init(webassembly.Config{MinIdle: 0, MaxIdle: 0, MaxTotal: 1, RuntimeConfig: rc,
 		FSConfig: wazero.NewFSConfig(), Stdout: io.Discard, Stderr: io.Discard})
 }
 
 // compilePDFium compiles PDFium into dir and returns.
 func compilePDFium(dir string) error {
-	pool, err := newPDFiumPool(dir, 0)
+	pool, err := newPDFiumPool(dir)
 	if err != nil {
 		return err
 	}
 	return pool.Close()
 }
 
-// pdfDoc is a PDF open in a PDFium instance of its own, which closing frees.
+// pdfDoc is a PDF a worker keeps, and PDFium's runtime to read it with. Each use opens it in a
+// fresh instance and closes that instance after (open): an instance's memory only grows, and
+// a page's rendering must not hold PDFium's memory while Tesseract reads the page.
 type pdfDoc struct {
 	pool pdfium.Pool
+	data []byte
+}
+
+func newPDFDoc(cfg workerConfig, data []byte) (*pdfDoc, error) {
+	pool, err := newPDFiumPool(cfg.PDFiumDir)
+	if err != nil {
+		return nil, fmt.Errorf("starting PDFium: %w", err)
+	}
+	return &pdfDoc{pool: pool, data: data}, nil
+}
+
+func (d *pdfDoc) close() { d.pool.Close() }
+
+// openPDF is the document open in an instance of its own.
+type openPDF struct {
 	inst pdfium.Pdfium
 	doc  references.FPDF_DOCUMENT
-	data []byte // PDFium reads from it while the document is open
 }
 
-// openPDF opens data in a new PDFium instance. Errors carry their failure codes.
-func openPDF(cfg workerConfig, data []byte) (*pdfDoc, error) {
-	pool, err := newPDFiumPool(cfg.PDFiumDir, cfg.PDFMemory)
+// use opens the document in a new instance, calls f, and closes the instance, giving its
+// memory back to the system. Errors opening it carry their failure codes.
+func (d *pdfDoc) use(f func(o openPDF) error) error {
+	inst, err := d.pool.GetInstance(30 * time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("starting PDFium: %w", err)
+		return fmt.Errorf("starting PDFium: %w", err)
 	}
-	inst, err := pool.GetInstance(30 * time.Second)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("starting PDFium: %w", err)
-	}
-	d := &pdfDoc{pool: pool, inst: inst, data: data}
+	defer func() {
+		inst.Close()
+		runtime.GC() // the instance's memory is garbage now
+		debug.FreeOSMemory()
+	}()
 	res, err := inst.OpenDocument(&requests.OpenDocument{File: &d.data})
 	if err != nil {
-		d.close()
 		switch {
 		case errors.Is(err, pdfiumerrors.ErrPassword):
-			return nil, failure.New(failure.EncryptedPDF, "the PDF is encrypted: it cannot be opened without its password")
+			return failure.New(failure.EncryptedPDF, "the PDF is encrypted: it cannot be opened without its password")
 		case errors.Is(err, pdfiumerrors.ErrSecurity):
-			return nil, failure.New(failure.EncryptedPDF, "the PDF is encrypted with a scheme PDFium does not support")
+			return failure.New(failure.EncryptedPDF, "the PDF is encrypted with a scheme PDFium does not support")
 		}
-		return nil, failure.New(failure.UndecodableDocument, "PDFium could not read the PDF (%s)", pdfiumMessage(err))
+		return failure.New(failure.UndecodableDocument, "PDFium could not read the PDF (%s)", pdfiumMessage(err))
 	}
-	d.doc = res.Document
-	return d, nil
+	defer inst.FPDF_CloseDocument(&requests.FPDF_CloseDocument{Document: res.Document})
+	return f(openPDF{inst: inst, doc: res.Document})
 }
 
-// pdfiumMessage is PDFium's error without go-pdfium's number prefix ("3: incorrect format").
-func pdfiumMessage(err error) string {
-	m := err.Error()
-	if _, rest, ok := strings.Cut(m, ": "); ok && len(rest) > 0 && len(m)-len(rest) <= 4 {
-		return rest
-	}
-	return m
-}
-
-func (d *pdfDoc) close() {
-	if d.doc != "" {
-		d.inst.FPDF_CloseDocument(&requests.FPDF_CloseDocument{Document: d.doc})
-	}
-	d.inst.Close()
-	d.pool.Close()
-}
-
-func (d *pdfDoc) page(i int) requests.Page {
+func (d openPDF) page(i int) requests.Page {
 	return requests.Page{ByIndex: &requests.PageByIndex{Document: d.doc, Index: i}}
 }
 
-func (d *pdfDoc) pageCount() (int, error) {
+func (d openPDF) pageCount() (int, error) {
 	res, err := d.inst.FPDF_GetPageCount(&requests.FPDF_GetPageCount{Document: d.doc})
 	if err != nil {
 		return 0, err
@@ -125,7 +122,7 @@ func (d *pdfDoc) pageCount() (int, error) {
 }
 
 // size is page i's width and height in points, as it is displayed (its /Rotate applied).
-func (d *pdfDoc) size(i int) (float64, float64, error) {
+func (d openPDF) size(i int) (float64, float64, error) {
 	res, err := d.inst.GetPageSize(&requests.GetPageSize{Page: d.page(i)})
 	if err != nil {
 		return 0, 0, err
@@ -134,7 +131,7 @@ func (d *pdfDoc) size(i int) (float64, float64, error) {
 }
 
 // text is the text page i carries ("" when it has none, e.g. a scan), lines ended by "\n".
-func (d *pdfDoc) text(i int) (string, error) {
+func (d openPDF) text(i int) (string, error) {
 	res, err := d.inst.GetPageText(&requests.GetPageText{Page: d.page(i)})
 	if err != nil {
 		return "", err
@@ -158,7 +155,7 @@ type rendered struct {
 }
 
 // render draws page i at dpi, in gray or RGBA, on white.
-func (d *pdfDoc) render(i, dpi int, colour bool) (rendered, error) {
+func (d openPDF) render(i, dpi int, colour bool) (rendered, error) {
 	format := requests.RenderImageFormatGrayscale
 	if colour {
 		format = requests.RenderImageFormatRGBA
@@ -175,4 +172,13 @@ func (d *pdfDoc) render(i, dpi int, colour bool) (rendered, error) {
 	}
 	res.Cleanup()
 	return rendered{}, fmt.Errorf("PDFium rendered a %T", res.Result.RenderedImage)
+}
+
+// pdfiumMessage is PDFium's error without go-pdfium's number prefix ("3: incorrect format").
+func pdfiumMessage(err error) string {
+	m := err.Error()
+	if _, rest, ok := strings.Cut(m, ": "); ok && len(rest) > 0 && len(m)-len(rest) <= 4 {
+		return rest
+	}
+	return m
 }

@@ -23,7 +23,6 @@ type workerConfig struct {
 	TrimEvery   int
 	TempDir     string // the engine's private directory: PDF pages being written; the working directory
 	PDFiumDir   string // PDFium's compiled code
-	PDFMemory   int64  // the most memory PDFium's WebAssembly instance may grow to
 }
 
 // Kinds of job.

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -275,17 +276,20 @@ var errNeedDocument = errors.New("need the document's bytes")
 func (w *worker) dropDocument() {
 	if w.doc != nil && w.doc.pdf != nil {
 		w.doc.pdf.close()
+		w.doc = nil
+		runtime.GC() // PDFium's runtime is garbage: give it back before the next page
+		debug.FreeOSMemory()
 	}
 	w.doc = nil
 }
 
-// openPDF returns the kept document as an open PDF.
-func (w *worker) openPDF() (*pdfDoc, error) {
+// pdf returns the kept document as a PDF, starting PDFium's runtime for it.
+func (w *worker) pdf() (*pdfDoc, error) {
 	if w.doc.format != imageinput.PDF {
 		return nil, fmt.Errorf("document %d is a %s, not a PDF", w.doc.id, w.doc.format)
 	}
 	if w.doc.pdf == nil {
-		d, err := openPDF(w.cfg, w.doc.data)
+		d, err := newPDFDoc(w.cfg, w.doc.data)
 		if err != nil {
 			return nil, err
 		}
@@ -296,61 +300,77 @@ func (w *worker) openPDF() (*pdfDoc, error) {
 
 // inspect counts the kept PDF's pages, resolves the job's selection and measures those pages.
 func (w *worker) inspect(j job) outcome {
-	d, err := w.openPDF()
+	d, err := w.pdf()
 	if err != nil {
 		return failed(err)
 	}
-	n, err := d.pageCount()
-	if err != nil {
-		return failed(failure.New(failure.UndecodableDocument, "PDFium could not count the pages (%s)", pdfiumMessage(err)))
-	}
-	if n < 1 {
-		return failed(failure.New(failure.UndecodableDocument, "the PDF has no pages"))
-	}
-	sel, err := imageinput.ParsePages(j.Pages)
-	if err != nil {
-		return failed(err)
-	}
-	pages, err := sel.Resolve(n, j.MaxPages)
-	if err != nil {
-		return failed(err)
-	}
-	o := outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages))}
-	for i, p := range pages {
-		wpt, hpt, err := d.size(p - 1)
+	var o outcome
+	err = d.use(func(pdf openPDF) error {
+		n, err := pdf.pageCount()
 		if err != nil {
-			return failed(failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err)))
+			return failure.New(failure.UndecodableDocument, "PDFium could not count the pages (%s)", pdfiumMessage(err))
 		}
-		o.Sizes[i] = [2]float64{wpt, hpt}
+		if n < 1 {
+			return failure.New(failure.UndecodableDocument, "the PDF has no pages")
+		}
+		sel, err := imageinput.ParsePages(j.Pages)
+		if err != nil {
+			return err
+		}
+		pages, err := sel.Resolve(n, j.MaxPages)
+		if err != nil {
+			return err
+		}
+		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages))}
+		for i, p := range pages {
+			wpt, hpt, err := pdf.size(p - 1)
+			if err != nil {
+				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err))
+			}
+			o.Sizes[i] = [2]float64{wpt, hpt}
+		}
+		return nil
+	})
+	if err != nil {
+		return failed(err)
 	}
 	return o
 }
 
 // pdfPage reads a page of the kept PDF: its own text, or its rendering recognised.
 func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
-	d, err := w.openPDF()
+	d, err := w.pdf()
 	if err != nil {
 		return failed(err)
 	}
 	if j.PDFText != PDFTextOCR {
-		text, err := d.text(j.Page)
+		var text string
+		err := d.use(func(pdf openPDF) error {
+			var err error
+			if text, err = pdf.text(j.Page); err != nil {
+				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read its text (%s)", j.Page+1, pdfiumMessage(err))
+			}
+			return nil
+		})
 		if err != nil {
-			return failed(failure.New(failure.UndecodableDocument, "page %d: PDFium could not read its text (%s)", j.Page+1, pdfiumMessage(err)))
+			return failed(err)
 		}
 		if j.PDFText == PDFTextExtract || text != "" {
 			return outcome{Text: text, Extracted: true}
 		}
 	}
 	return c.recognize(ctx, j, func(t *gosseract.Client) error {
-		r, err := d.render(j.Page, j.DPI, j.Colour)
-		if err != nil {
-			return failure.New(failure.UndecodableDocument, "page %d: PDFium could not render it (%s)", j.Page+1, pdfiumMessage(err))
-		}
-		defer r.release() // the pix below is a copy
-		if abs(r.width-j.Width) > 1 || abs(r.height-j.Height) > 1 {
-			return fmt.Errorf("page %d rendered at %dx%d, %dx%d were accounted", j.Page+1, r.width, r.height, j.Width, j.Height)
-		}
-		return t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI)
+		return d.use(func(pdf openPDF) error {
+			r, err := pdf.render(j.Page, j.DPI, j.Colour)
+			if err != nil {
+				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not render it (%s)", j.Page+1, pdfiumMessage(err))
+			}
+			defer r.release() // the pix is a copy
+			if abs(r.width-j.Width) > 1 || abs(r.height-j.Height) > 1 {
+				return fmt.Errorf("page %d rendered at %dx%d, %dx%d were accounted", j.Page+1, r.width, r.height, j.Width, j.Height)
+			}
+			return t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI)
+		})
 	}, w.cfg)
 }
 
