@@ -3,7 +3,9 @@
 # the binary $2 (built for the target architecture, maybe not this one): the binary, the closure
 # of the shared libraries it needs with their dynamic loader (read from the ELF headers with
 # readelf, which works for any architecture, where ldd would have to run the binary), the
-# Tesseract models, a CA bundle for https image URLs and a numeric non-root user.
+# Tesseract models, a CA bundle for https image URLs, a numeric non-root user, and /tmp (the
+# engine's private directory for PDFium's compiled code and PDF pages; Kubernetes mounts an
+# emptyDir there because the root file system is read-only).
 #   hack/image-rootfs.sh ROOT BINARY TRIPLE "LANGS"
 set -euo pipefail
 root=$1 bin=$2 triple=$3 langs=$4
@@ -40,6 +42,7 @@ cp --parents -L "$interp" "$root/"
 
 for l in osd $langs; do cp "$td/$l.traineddata" "$root$td/"; done
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+mkdir -p "$root/tmp" && chmod 1777 "$root/tmp"
 echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >"$root/etc/passwd"
 echo 'nonroot:x:65532:' >"$root/etc/group"
 echo "image-rootfs: $(find "$root" -type f | wc -l) files, $(du -sh "$root" | cut -f1)"

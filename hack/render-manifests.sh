@@ -2,7 +2,9 @@
 # Renders manifests/ from the Pulumi program (the single source of truth) with the Kubernetes
 # provider's renderYamlToDirectory: no cluster, a throw-away local state.
 # Rendering never looks at a cluster, whatever the caller's shell says: KUBECONFIG (which the
-# provider would take as its kubeconfig, "not compatible with renderYamlToDirectory") is unset.
+# provider would take as its kubeconfig, "not compatible with renderYamlToDirectory") is unset,
+# and HOME is an empty directory, so that no ~/.kube/config (whose context may name a namespace,
+# which the provider then writes into every object) changes the output.
 # Usage: hack/render-manifests.sh [OUTDIR]   (default: manifests)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,6 +19,10 @@ trap '[ -n "${KEEP_RENDER:-}" ] || rm -rf "$work"; rm -f "$root/Pulumi.render.ya
 export PULUMI_BACKEND_URL="file://$work/state"
 mkdir -p "$work/state"
 cd "$root"
+export PULUMI_HOME=${PULUMI_HOME:-$HOME/.pulumi} GOCACHE GOMODCACHE GOPATH
+GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE) GOPATH=$(go env GOPATH)
+mkdir -p "$work/home"
+export HOME=$work/home
 pulumi stack init render --non-interactive >/dev/null
 pulumi up --yes --skip-preview --non-interactive --suppress-progress --stack render \
   --config-file "$work/Pulumi.render.yaml" -c "readocr:renderDir=$work/out" >"$work/up.log" 2>&1 \

@@ -171,6 +171,17 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 							RunAsNonRoot:             pulumi.Bool(true),
 							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 						},
+						// The only writable place: the engine's private directory (PDFium's
+						// compiled code, ~21 MB; PDF pages being written).
+						VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{
+							Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp"),
+						}},
+					}},
+					// On the node's disk, not in memory: a tmpfs would count against the memory
+					// limit the service shares out.
+					Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
+						Name:     pulumi.String("tmp"),
+						EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("256Mi")},
 					}},
 				},
 			},

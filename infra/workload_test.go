@@ -144,6 +144,10 @@ func TestWorkload(t *testing.T) {
 		c + ".securityContext.capabilities.drop.0":      "ALL",
 		c + ".securityContext.readOnlyRootFilesystem":   true,
 		c + ".securityContext.runAsNonRoot":             true,
+		// The one writable directory, on disk (a tmpfs would count against the memory limit).
+		c + ".volumeMounts.0.mountPath":       "/tmp",
+		pod + ".volumes.0.name":               "tmp",
+		pod + ".volumes.0.emptyDir.sizeLimit": "256Mi",
 	})
 	// The grace period covers the pre-stop pause and the service's own shutdown timeout.
 	cm := rec.get(t, configMap)

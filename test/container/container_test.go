@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	goimage "image"
 	"io"
 	"mime/multipart"
 	"net"
@@ -24,11 +25,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/readocr/readocr/internal/testsupport/testdocs"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
-// maxImageBytes is the size budget of the image with the eng model.
-const maxImageBytes = 60 << 20
+// maxImageBytes is the size budget of the image with the eng model (60 MB; 42 MB before PDF
+// support added PDFium's WebAssembly module, 5.8 MB, and pdfcpu).
+const maxImageBytes = 60_000_000
 
 func docker(t *testing.T, args ...string) string {
 	t.Helper()
@@ -69,7 +72,8 @@ type container struct {
 // /readyz. It returns how long that took.
 func start(t *testing.T, img string, extra ...string) (container, time.Duration) {
 	t.Helper()
-	args := append([]string{"run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+	// A read-only root and one writable /tmp, as the Deployment has (its emptyDir).
+	args := append([]string{"run", "-d", "--read-only", "--tmpfs", "/tmp:mode=1777", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"-p", "127.0.0.1::4000", "--add-host", "host.docker.internal:host-gateway"}, extra...)
 	began := time.Now()
 	id := docker(t, append(args, img)...)
@@ -168,8 +172,28 @@ func TestImage(t *testing.T) {
 	url := fmt.Sprintf("http://host.docker.internal:%d/page.tif", ln.Addr().(*net.TCPAddr).Port)
 	check("url", readText(t, c.base, "application/json", strings.NewReader(`{"image":"`+url+`"}`)))
 
+	// a scanned PDF: rendered by PDFium in the image, and a searchable PDF back
+	imgDecoded, err := testdocs.Decode(page.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pdf := testdocs.ScannedPDF([]goimage.Image{imgDecoded, imgDecoded}, 300)
+	body = `{"image":"` + base64.StdEncoding.EncodeToString(pdf) + `"}`
+	if got := readText(t, c.base, "application/json", strings.NewReader(body)); testimages.Normalize(got) != want+" "+want {
+		t.Errorf("scanned PDF: %q", got)
+	}
+	resp, err := http.Post(c.base+"/read_ocr", "application/json", strings.NewReader(`{"image":"`+base64.StdEncoding.EncodeToString(pdf)+`","format":"pdf"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	searchable, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !bytes.HasPrefix(searchable, []byte("%PDF-")) {
+		t.Errorf("format pdf: %d %.100q", resp.StatusCode, searchable)
+	}
+
 	// other languages are not in the eng image: a clear 422, not a crash
-	resp, err := http.Post(c.base+"/read_ocr", "application/json", strings.NewReader(`{"image":"`+base64.StdEncoding.EncodeToString(page.Bytes)+`","lang":"deu"}`))
+	resp, err = http.Post(c.base+"/read_ocr", "application/json", strings.NewReader(`{"image":"`+base64.StdEncoding.EncodeToString(page.Bytes)+`","lang":"deu"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.StringVar(&memory, "memory-limit", e.str("OCR_MEMORY_LIMIT", ""), "memory of the whole service (API and workers), e.g. 1Gi; shared out at start; default: the cgroup's limit, else half the machine's memory [$OCR_MEMORY_LIMIT]")
 	fs.Int64Var(&h.MaxImageBytes, "max-image-bytes", e.int64("OCR_MAX_IMAGE_BYTES", h.MaxImageBytes), "largest image or document accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
 	fs.Int64Var(&c.Pipeline.MaxPixels, "max-pixels", e.int64("OCR_MAX_PIXELS", c.Pipeline.MaxPixels), "largest image in pixels (width x height); the memory limit may admit less [$OCR_MAX_PIXELS]")
+	pdf := true
+	fs.BoolVar(&pdf, "pdf", e.bool("OCR_PDF", true), "read PDFs; false skips compiling PDFium at start (~4 s of a CPU, ~300 MB for a moment) [$OCR_PDF]")
 	fs.IntVar(&c.Pipeline.MaxPages, "max-pages", e.int("OCR_MAX_PAGES", c.Pipeline.MaxPages), "most pages of a PDF or TIFF one request may read (checked before any is rendered) [$OCR_MAX_PAGES]")
 	fs.IntVar(&c.Pipeline.DocumentWorkers, "document-workers", e.int("OCR_DOCUMENT_WORKERS", 0), "workers one document may use at once (single pages always go first); default: all [$OCR_DOCUMENT_WORKERS]")
 	fs.DurationVar(&h.RequestTimeout, "request-timeout", e.duration("OCR_REQUEST_TIMEOUT", h.RequestTimeout), "time limit of one request: reading, fetching, queueing and recognition [$OCR_REQUEST_TIMEOUT]")
@@ -126,6 +128,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	if o.MaxClients == 0 {
 		o.MaxClients = o.Workers + 2
 	}
+	o.NoPDF = !pdf
 	f.MaxBytes = h.MaxImageBytes
 	return c, c.validate()
 }

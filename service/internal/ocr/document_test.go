@@ -12,6 +12,7 @@ import (
 
 	"github.com/readocr/readocr/internal/testsupport/testdocs"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
+	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
@@ -246,5 +247,21 @@ func FuzzDocumentPages(f *testing.F) {
 	img2 := testimages.Get(f, "phototest.tif")
 	if got := read(f, e, img2.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img2.Expected) {
 		f.Errorf("after the fuzzed documents: %q", got)
+	}
+}
+
+// With PDF input off, PDFium is never compiled and a PDF gets a clear 415; images still read.
+func TestPDFTurnedOff(t *testing.T) {
+	e := newEngine(t, Config{Workers: 1, NoPDF: true, PDFiumCache: t.TempDir()})
+	doc, err := imageinput.Open(testdocs.BlankPDF(1, 612, 792), 1<<40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.InspectPDF(context.Background(), doc, "", 10, false); failure.CodeOf(err) != failure.UnsupportedMediaType {
+		t.Errorf("PDF with --pdf=false: %v", err)
+	}
+	img := testimages.Get(t, "phototest.tif")
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Errorf("image with --pdf=false: %q", got)
 	}
 }
