@@ -6,11 +6,13 @@
 //  3. cli:     today's design, one `tesseract` process per image (the baseline);
 //  4. with -image, the container image under the same load;
 //  5. with -soak, the service's memory over many requests;
-//  6. with -worst, the peak memory of the costliest pages and hostile files each cap admits.
+//  6. with -worst, the peak memory of the costliest pages and hostile files each cap admits;
+//  7. with -documents, a 20-page PDF on one worker and on all (fan-out), against the CLI
+//     baselines, and a 50-page PDF's peak memory and its effect on single pages.
 //
 // Each mode runs in its own process(es) so that CPU time and memory are its own. The result
 // is a Markdown report (stdout and -out). Files: limit.go, service.go, cli.go, worst.go,
-// proc.go (reading /proc), report.go.
+// documents.go, report.go.
 package main
 
 import (
@@ -39,6 +41,7 @@ func main() {
 	worst := flag.Bool("worst", false, "measure the peak memory of the worst pages the caps admit")
 	out := flag.String("out", "", "also write the Markdown report here")
 	img := flag.String("image", "", "also measure this container image (docker)")
+	docs := flag.Bool("documents", false, "measure documents (PDF fan-out, baselines, a 50-page PDF)")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	fail := func(what string, err error) {
@@ -89,6 +92,12 @@ func main() {
 		log.Info("mode: the same load through the container image", "image", *img)
 		if rep.container, err = runContainer(*img, images, *n, *conc, cores); err != nil {
 			fail("container", err)
+		}
+	}
+	if *docs {
+		log.Info("mode: documents")
+		if rep.docs, err = runDocuments(log, *server, images, rep.service.perSecond()); err != nil {
+			fail("documents", err)
 		}
 	}
 	// Memory comes last, so that the throughput modes above ran back to back.

@@ -41,6 +41,7 @@ type report struct {
 	container      *containerRow
 	soak           []soakRow
 	worst          *worstReport
+	docs           *docReport
 }
 
 func (rep report) render() string {
@@ -76,6 +77,9 @@ func (rep report) render() string {
 			ctr.startup.Milliseconds(), float64(ctr.idleRSSKiB)/1024, r.perSecond(), r.pct(.5).Milliseconds(), r.pct(.95).Milliseconds(),
 			r.cpuMS(), float64(r.PeakRSSKiB)/1024, r.Errors)
 		fmt.Fprintf(&b, "\nContainer/native throughput (same run, same load, --cpus %d, read-only, no capabilities): **%.2f**.\n", rep.cores, r.perSecond()/svc.perSecond())
+	}
+	if rep.docs != nil {
+		rep.docs.render(&b)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")

@@ -89,7 +89,7 @@ func startNative(log *slog.Logger, bin string, args ...string) (target, error) {
 // startContainer runs the image with the restrictions of a cluster and the same CPUs.
 func startContainer(image string, cpus int) (target, error) {
 	began := time.Now()
-	out, err := exec.Command("docker", "run", "-d", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+	out, err := exec.Command("docker", "run", "-d", "--read-only", "--tmpfs", "/tmp:mode=1777", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
 		"--cpus", strconv.Itoa(cpus), "-e", "OCR_QUEUE=64", "-p", "127.0.0.1::4000", image).Output()
 	if err != nil {
 		return target{}, fmt.Errorf("docker run: %w", err)
