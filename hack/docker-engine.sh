@@ -23,6 +23,14 @@ else
     echo "dockerd is installed but not running, and starting it needs root." >&2
     exit 1
   fi
+  # dockerd uses a containerd at /run/containerd if its socket exists. After a reboot or a crash
+  # that socket can outlive its containerd (minikube's runs there), and dockerd then waits on it
+  # until it gives up: remove sockets nothing answers on so dockerd starts its own containerd.
+  sock=/run/containerd/containerd.sock
+  if [ -S "$sock" ] && command -v ctr >/dev/null && ! timeout 5 ctr --address "$sock" version >/dev/null 2>&1; then
+    echo "Removing $sock: no containerd answers on it"
+    rm -f "$sock" "$sock.ttrpc"
+  fi
   log="$HOME/.cache/readocr/dockerd.log"
   mkdir -p "$(dirname "$log")"
   echo "Starting dockerd (log: $log)"
