@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing the service needs on Debian/Ubuntu: a C++ compiler,
 # libtesseract/libleptonica headers, the tesseract CLI (the tests compare against it and the
-# benchmark's baseline runs it) and the language models the tests use. Elsewhere it says what
+# benchmark's baseline runs it), the language models the tests use, qpdf and poppler-utils
+# (the tests check searchable PDFs with qpdf --check and pdftotext; pdftoppm is a baseline). Elsewhere it says what
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ if [ "$(printf '%s\n%s\n' "$need_go" "$have_go" | sort -V | head -n1)" != "$need
 fi
 
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
-  tesseract-ocr-deu tesseract-ocr-fra yamllint shellcheck)
+  tesseract-ocr-deu tesseract-ocr-fra qpdf poppler-utils yamllint shellcheck)
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2
   echo "  macOS:  brew install tesseract leptonica pkg-config" >&2

@@ -1,6 +1,7 @@
 // Package hostile is a set of attacks on a running readocr, each with the answer it must get:
 // files built to make a decoder loop or allocate, pages at the memory caps with every worker
-// busy, many large bodies at once, clients that stall or never read. test/hostile runs them
+// busy, documents (PDF pages at the cap, a page that renders for ever), many large bodies at
+// once, clients that stall or never read. test/hostile runs them
 // as tests (status, time and the service's peak memory under its limit); `make bench` runs
 // them to report the peak memory of each.
 package hostile
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/readocr/readocr/internal/testsupport/proctree"
+	"github.com/readocr/readocr/internal/testsupport/testdocs"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
@@ -101,6 +103,10 @@ func All() []Scenario {
 		{"pages at the cap, every worker busy", "a grayscale noise page at the cap on every worker", atCap(true), capPagesRead},
 		{"pages at the cap", "a colour page just over the cap", overCap, wantCode(413, "image_too_large", 5*time.Second)},
 		{"time limit", "6.8 Mpx of specks: layout analysis that cannot stop", specks, answeredAtLimit},
+		{"documents", "a 6-page Letter PDF of noise at 300 DPI, on every worker at once", noisePDF, pdfPagesRead},
+		{"documents", "a PDF page that renders for ever (nested forms, 200^4 rectangles)", slowPDF, stoppedByTimeOrMemory},
+		{"documents", "a TIFF whose one page claims 100000x100000", one(func() []byte { return testdocs.TIFFClaiming(100000, 100000) }),
+			wantCode(413, "image_too_large", 2*time.Second)},
 		{"slow clients", "a body that stops arriving", stalledBody, answeredAtLimitWith(408, "request_timeout")},
 		{"slow clients", "5 clients that never read their answers", neverRead, droppedAfterWriteTimeout},
 		{"slow clients", "an X-Request-Id of 1,000 bytes", longRequestID, requestIDReplaced},
@@ -313,6 +319,46 @@ func overCap(t Target) Outcome {
 	return o
 }
 
+// noisePDF sends a Letter-size PDF of six pages of noise, the costliest content, rendered at
+// the resolution the service picks to fit a worker's share: the document's pages run on every
+// worker at once, each at the cap.
+func noisePDF(t Target) Outcome {
+	r := rand.New(rand.NewPCG(5, 6))
+	img := image.NewGray(image.Rect(0, 0, 850, 1100)) // 100 DPI inside the PDF; rendered at up to 300
+	for i := range img.Pix {
+		img.Pix[i] = uint8(r.UintN(2) * 255)
+	}
+	pages := make([]image.Image, 6)
+	for i := range pages {
+		pages[i] = img
+	}
+	var o Outcome
+	body, _ := json.Marshal(map[string]any{"image": base64.StdEncoding.EncodeToString(testdocs.ScannedPDF(pages, 100)), "format": "json"})
+	req, _ := http.NewRequest(http.MethodPost, t.Base+"/read_ocr", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	post(&o, &sync.Mutex{}, req)
+	return o
+}
+
+// pdfPagesRead: the PDF is read (noise has little text) or stopped at the time limit; never
+// refused for memory, and the service stays under its limit.
+func pdfPagesRead(t Target, o Outcome) string {
+	if o.Statuses[200]+o.Codes["ocr_timeout"] != 1 {
+		return fmt.Sprintf("want the PDF read, got %v %v", o.Statuses, o.Codes)
+	}
+	return ""
+}
+
+// slowPDF sends a PDF whose page PDFium renders for ever (rendering never looks at a stop
+// flag), then a page: the first is stopped at the time limit or its memory share, its worker
+// killed and replaced.
+func slowPDF(t Target) Outcome {
+	var o Outcome
+	post(&o, &sync.Mutex{}, jsonRequest(t.Base, testdocs.SlowPDF(4, 200)))
+	post(&o, &sync.Mutex{}, jsonRequest(t.Base, testimages.Must("phototest.tif").Bytes))
+	return o
+}
+
 func specks(t Target) Outcome {
 	var o Outcome
 	post(&o, &sync.Mutex{}, jsonRequest(t.Base, testimages.SpecksBytes(2600, 2600, 20)))
@@ -324,6 +370,19 @@ func specks(t Target) Outcome {
 func answeredAtLimit(t Target, o Outcome) string {
 	if o.Codes["ocr_timeout"] != 1 || o.Statuses[200] != 1 {
 		return fmt.Sprintf("want one 504 ocr_timeout then one 200, got %v %v", o.Statuses, o.Codes)
+	}
+	if o.Took > t.RequestTimeout+2*time.Second {
+		return fmt.Sprintf("answered after %v, the limit is %v", o.Took, t.RequestTimeout)
+	}
+	return ""
+}
+
+// stoppedByTimeOrMemory: the page that renders for ever is stopped by whichever limit it meets
+// first, the time limit (504) or its worker's memory share (413: PDFium's caches grow while it
+// renders nested forms, and the worker is killed at its share); the page after it is read.
+func stoppedByTimeOrMemory(t Target, o Outcome) string {
+	if o.Codes["ocr_timeout"]+o.Codes["image_too_large"] != 1 || o.Statuses[200] != 1 {
+		return fmt.Sprintf("want one 504 ocr_timeout or 413 image_too_large, then one 200, got %v %v", o.Statuses, o.Codes)
 	}
 	if o.Took > t.RequestTimeout+2*time.Second {
 		return fmt.Sprintf("answered after %v, the limit is %v", o.Took, t.RequestTimeout)

@@ -99,7 +99,8 @@ type result struct {
 	body   string
 }
 
-// startWithPageInFlight starts run with args, posts img and returns once the page is being
+// startWithPageInFlight starts run with args (PDF input off: compiling PDFium under the race
+// detector takes a minute, and TestBinary starts the real thing), posts img and returns once the page is being
 // recognised (the running gauge says so).
 func startWithPageInFlight(t *testing.T, env map[string]string, args []string, img []byte) *service {
 	t.Helper()
@@ -111,7 +112,7 @@ func startWithPageInFlight(t *testing.T, env map[string]string, args []string, i
 	adminPort := freePort(t)
 	s.admin = "http://127.0.0.1:" + adminPort
 	go func() {
-		s.done <- run(ctx, append([]string{"--port", "0", "--admin-port", adminPort, "--capture-stderr=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
+		s.done <- run(ctx, append([]string{"--port", "0", "--admin-port", adminPort, "--capture-stderr=false", "--pdf=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
 	}()
 	addr := <-ready
 	s.base = "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]

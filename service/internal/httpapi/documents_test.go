@@ -192,7 +192,7 @@ func checkSearchablePDF(t *testing.T, pdf []byte, pages int, text string) {
 	}
 	for _, tool := range []string{"qpdf", "pdftotext", "pdfinfo"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (apt install qpdf poppler-utils)", tool)
+			t.Fatalf("%s not installed: make test installs it (hack/install-deps.sh: qpdf, poppler-utils)", tool)
 		}
 	}
 	f := filepath.Join(t.TempDir(), "out.pdf")

@@ -87,8 +87,9 @@ func TestDocumentPagesSpreadAndKept(t *testing.T) {
 	doc := tiffDoc(t, img, 4)
 	var wg sync.WaitGroup
 	most := 0
-	done := make(chan struct{})
+	done, sampled := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(sampled)
 		for {
 			select {
 			case <-done:
@@ -111,6 +112,7 @@ func TestDocumentPagesSpreadAndKept(t *testing.T) {
 	}
 	wg.Wait()
 	close(done)
+	<-sampled
 	if most != 2 {
 		t.Errorf("at most %d pages were read at once on 2 workers", most)
 	}
@@ -141,6 +143,9 @@ func TestDocumentPagesSpreadAndKept(t *testing.T) {
 // pdfiumBase measured here): the watchdog, set to the estimate over a worker's base, lets the
 // page through, in gray and in colour, for text and for noise (the costliest content).
 func TestPDFPageCost(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory inflates every measurement (go test without -race runs it)")
+	}
 	text := testimages.Get(t, "phototest.tif")
 	decoded, err := testdocs.Decode(text.Bytes)
 	if err != nil {

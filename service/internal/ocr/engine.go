@@ -448,11 +448,7 @@ func (e *Engine) RecognizePage(ctx context.Context, req Request) (Result, error)
 		return Result{}, failure.Detail(ErrTooLarge, "%sthis %dx%d %s page needs about %d MiB, a worker has %d MiB (more memory for the pod raises it; see README, Limits)",
 			pagePrefix(req.Page), req.Page.Width(), req.Page.Height(), colorName(req.Page), need>>20, e.cfg.PageMemory>>20)
 	}
-	p, err := e.take(ctx, req.Batch, req.Lang.s, req.Page.Document())
-	if err != nil {
-		return Result{}, err
-	}
-	o, err := e.exchange(ctx, p, e.pageJob(req))
+	o, err := e.exchangeAny(ctx, req.Batch, req.Lang.s, e.pageJob(req))
 	if err != nil {
 		if req.Page.Document() != 0 {
 			return Result{}, failure.Wrap(failure.CodeOf(err), err, "page %d: %s", req.Page.Number(), failure.MessageOf(err))
@@ -510,11 +506,7 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 	if err := e.pdfReady(ctx); err != nil {
 		return PDFInfo{}, err
 	}
-	p, err := e.take(ctx, batch, "", doc.ID())
-	if err != nil {
-		return PDFInfo{}, err
-	}
-	o, err := e.exchange(ctx, p, job{Kind: jobInspect, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(),
+	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobInspect, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(),
 		Pages: pages, MaxPages: maxPages})
 	if err != nil {
 		return PDFInfo{}, err
@@ -650,6 +642,30 @@ func (e *Engine) checkDrained() {
 	}
 }
 
+// errWorkerGone is exchange's error when p died before it got the job (a worker killed while
+// idle, say by the kernel's OOM killer): the job is given to another worker.
+var errWorkerGone = errors.New("the OCR worker was gone before it got the job")
+
+// exchangeAny takes a worker as take does and exchanges j with it, once more with another
+// worker when the first was gone before it got the job.
+func (e *Engine) exchangeAny(ctx context.Context, batch bool, lang string, j job) (outcome, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := e.take(ctx, batch, lang, j.Doc)
+		if err != nil {
+			return outcome{}, err
+		}
+		o, err := e.exchange(ctx, p, j)
+		if errors.Is(err, errWorkerGone) && attempt == 0 {
+			e.log.Warn("OCR worker gone before its job: retrying on another", "worker", p.id, "err", err)
+			continue
+		}
+		if err != nil && errors.Is(err, errWorkerGone) {
+			return o, failure.Wrap(failure.Internal, err, "OCR workers are failing")
+		}
+		return o, err
+	}
+}
+
 // exchange sends j to p (with its document's bytes only when p may not have them) and waits
 // for its outcome or the end of ctx. It gives p back either way.
 func (e *Engine) exchange(ctx context.Context, p *process, j job) (outcome, error) {
@@ -667,7 +683,7 @@ func (e *Engine) exchange(ctx context.Context, p *process, j job) (outcome, erro
 		if err := p.send(j); err != nil {
 			p.kill("broken pipe")
 			e.release(p, false)
-			return outcome{}, fmt.Errorf("sending a job to an OCR worker: %w", err)
+			return outcome{}, fmt.Errorf("%w: %w", errWorkerGone, err)
 		}
 		select {
 		case o, ok := <-p.outcomes:

@@ -634,6 +634,7 @@ func TestWorkerCrashIsContained(t *testing.T) {
 	for e.Stats().Running == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	time.Sleep(300 * time.Millisecond) // the page (~2 s) is in the worker
 	syscall.Kill(workerPIDs(e)[0], syscall.SIGSEGV)
 	if err := <-done; failure.CodeOf(err) != failure.UndecodableImage {
 		t.Fatalf("page of a crashed worker: %v (%s), want undecodable_image", err, failure.CodeOf(err))
@@ -641,6 +642,13 @@ func TestWorkerCrashIsContained(t *testing.T) {
 	img := testimages.Get(t, "phototest.tif")
 	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
 		t.Errorf("after the crash: %q", got)
+	}
+	// A worker killed while idle (as the kernel's OOM killer might): the next page goes to
+	// another worker, not to an error.
+	syscall.Kill(workerPIDs(e)[0], syscall.SIGKILL)
+	time.Sleep(100 * time.Millisecond)
+	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {
+		t.Errorf("after an idle worker was killed: %q", got)
 	}
 }
 
