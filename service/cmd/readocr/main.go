@@ -26,6 +26,7 @@ import (
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/httpapi"
+	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
@@ -109,8 +110,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	cfg.Fetch.UserAgent = "readocr/" + version
 	budget := membudget.New(plan.RequestBytes, cfg.HTTP.MemoryWait)
-	srv := httpapi.NewServer(cfg.HTTP, log, engine, pipeline.New(cfg.Pipeline, engine, fetch.New(cfg.Fetch)), budget,
-		version, prometheus.NewRegistry())
+	fetcher := fetch.New(cfg.Fetch)
+	pipe := pipeline.New(cfg.Pipeline, engine, fetcher)
+	srv := httpapi.NewServer(cfg.HTTP, log, engine, pipe, budget, version, prometheus.NewRegistry())
+	var broker *jobs.Broker
+	var runner *jobs.Runner
+	if cfg.Server.Jobs {
+		if broker, err = jobs.Open(ctx, cfg.Jobs, log); err != nil {
+			engine.Close(context.Background())
+			return fmt.Errorf("jobs: %w", err)
+		}
+		defer broker.Close()
+		srv.SetJobs(jobs.New(broker, pipe.Check))
+		if cfg.Server.Role != "api" {
+			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
+		}
+	}
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.Port))
 	if err != nil {
@@ -165,6 +180,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			engine.Close(context.Background())
 			return fmt.Errorf("warming the OCR engine: %w", err)
 		}
+		// Jobs are taken once the workers are up.
+		if runner != nil && ctx.Err() == nil {
+			if err := runner.Start(); err != nil {
+				httpServer.Close()
+				engine.Close(context.Background())
+				return fmt.Errorf("jobs: %w", err)
+			}
+		}
 		<-ctx.Done()
 	case <-ctx.Done():
 	}
@@ -174,6 +197,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	time.Sleep(cfg.Server.DrainDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()
+	// Jobs still running when the time is up go back to the queue, for another worker.
+	runnerStopped := make(chan struct{})
+	go func() {
+		defer close(runnerStopped)
+		if runner != nil {
+			runner.Stop(shutdownCtx)
+		}
+	}()
 	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		// Time is up: every request still running is told the server is stopping (503
 		// not_ready: another replica can take it) and answered before the process exits; their
@@ -189,6 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		cancelFlush()
 		httpServer.Close()
 	}
+	<-runnerStopped
 	if admin != nil {
 		admin.Close()
 	}

@@ -112,7 +112,8 @@ func startWithPageInFlight(t *testing.T, env map[string]string, args []string, i
 	adminPort := freePort(t)
 	s.admin = "http://127.0.0.1:" + adminPort
 	go func() {
-		s.done <- run(ctx, append([]string{"--port", "0", "--admin-port", adminPort, "--capture-stderr=false", "--pdf=false"}, args...), func(k string) string { return env[k] }, s.out, ready)
+		s.done <- run(ctx, append([]string{"--port", "0", "--admin-port", adminPort, "--capture-stderr=false", "--pdf=false",
+			"--data-dir", t.TempDir()}, args...), func(k string) string { return env[k] }, s.out, ready)
 	}()
 	addr := <-ready
 	s.base = "http://127.0.0.1" + addr[strings.LastIndex(addr, ":"):]
@@ -216,7 +217,7 @@ func TestBinary(t *testing.T) {
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--port", "0", "--admin-port", freePort(t), "--log-level", "debug", "--workers", "2")
+	cmd := exec.Command(bin, "--port", "0", "--admin-port", freePort(t), "--log-level", "debug", "--workers", "2", "--data-dir", t.TempDir())
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "OMP_THREAD_LIMIT=") {
 			cmd.Env = append(cmd.Env, kv)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/httpapi"
+	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
@@ -32,7 +33,9 @@ type Server struct {
 	DrainDelay        time.Duration
 	LogLevel          slog.Level
 	CaptureStderr     bool
-	MemoryLimit       int64 // the whole service's memory, API and workers; 0: the cgroup's
+	MemoryLimit       int64  // the whole service's memory, API and workers; 0: the cgroup's
+	Jobs              bool   // POST /jobs and its workers
+	Role              string // all, api (queues jobs, runs none) or worker (runs jobs)
 }
 
 // Config is every setting of the service, by the component that uses it.
@@ -42,6 +45,7 @@ type Config struct {
 	Pipeline pipeline.Config
 	OCR      ocr.Config
 	Fetch    fetch.Config
+	Jobs     jobs.Config
 }
 
 // Default is the configuration with no flag or variable set.
@@ -49,11 +53,12 @@ func Default() Config {
 	cpus := runtime.GOMAXPROCS(0) // follows the container's CPU limit (Go 1.25+)
 	return Config{
 		Server: Server{Port: 4000, AdminPort: 9090, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
-			ShutdownTimeout: 25 * time.Second, CaptureStderr: true},
+			ShutdownTimeout: 25 * time.Second, CaptureStderr: true, Jobs: true, Role: "all"},
 		HTTP:     httpapi.DefaultConfig(),
 		Pipeline: pipeline.DefaultConfig(),
 		OCR:      ocr.DefaultConfig(cpus),
 		Fetch:    fetch.DefaultConfig(),
+		Jobs:     jobs.DefaultConfig(),
 	}
 }
 
@@ -65,7 +70,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs := flag.NewFlagSet("readocr", flag.ContinueOnError)
 	fs.SetOutput(out)
 	e := envDefaults{getenv: getenv}
-	s, h, o, f := &c.Server, &c.HTTP, &c.OCR, &c.Fetch
+	s, h, o, f, j := &c.Server, &c.HTTP, &c.OCR, &c.Fetch, &c.Jobs
 
 	fs.IntVar(&s.Port, "port", e.int("PORT", s.Port), "TCP port of the API [$PORT]")
 	fs.IntVar(&s.AdminPort, "admin-port", e.int("OCR_ADMIN_PORT", s.AdminPort), "TCP port of /metrics and /debug/pprof (not for clients); 0: off [$OCR_ADMIN_PORT]")
@@ -95,6 +100,18 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&s.DrainDelay, "drain-delay", e.duration("OCR_DRAIN_DELAY", s.DrainDelay), "on SIGTERM, keep serving while /readyz says 503 for this long [$OCR_DRAIN_DELAY]")
 	fs.StringVar(&level, "log-level", e.str("OCR_LOG_LEVEL", "info"), "debug, info, warn or error; debug includes Tesseract's messages [$OCR_LOG_LEVEL]")
 	fs.BoolVar(&s.CaptureStderr, "capture-stderr", e.bool("OCR_CAPTURE_STDERR", s.CaptureStderr), "log what the OCR workers (Tesseract, Leptonica) print as debug records; false: pass it to stderr [$OCR_CAPTURE_STDERR]")
+	fs.BoolVar(&s.Jobs, "jobs", e.bool("OCR_JOBS", s.Jobs), "serve POST /jobs (asynchronous OCR on NATS JetStream) [$OCR_JOBS]")
+	fs.StringVar(&s.Role, "role", e.str("OCR_ROLE", s.Role), "all; api: queues jobs and runs none; worker: runs jobs (both need --nats-url) [$OCR_ROLE]")
+	fs.StringVar(&j.NATSURL, "nats-url", e.str("OCR_NATS_URL", ""), "NATS cluster for jobs, e.g. nats://nats:4222; default: a JetStream server embedded in this process [$OCR_NATS_URL]")
+	fs.IntVar(&j.Replicas, "nats-replicas", e.int("OCR_NATS_REPLICAS", 1), "copies JetStream keeps of each job (3 on a 3-server cluster) [$OCR_NATS_REPLICAS]")
+	fs.StringVar(&j.DataDir, "data-dir", e.str("OCR_DATA_DIR", j.DataDir), "where the embedded JetStream server keeps jobs (survives a restart) [$OCR_DATA_DIR]")
+	fs.DurationVar(&j.TTL, "job-ttl", e.duration("OCR_JOB_TTL", j.TTL), "how long a finished job and its result are kept [$OCR_JOB_TTL]")
+	fs.IntVar(&j.MaxQueued, "max-queued-jobs", e.int("OCR_MAX_QUEUED_JOBS", j.MaxQueued), "jobs that may wait; more get 429 [$OCR_MAX_QUEUED_JOBS]")
+	fs.DurationVar(&j.Timeout, "job-timeout", e.duration("OCR_JOB_TIMEOUT", j.Timeout), "time limit of one job [$OCR_JOB_TIMEOUT]")
+	fs.IntVar(&j.Concurrency, "job-concurrency", e.int("OCR_JOB_CONCURRENCY", 0), "jobs this process runs at once; default: workers [$OCR_JOB_CONCURRENCY]")
+	fs.DurationVar(&j.AckWait, "job-ack-wait", e.duration("OCR_JOB_ACK_WAIT", j.AckWait), "a worker silent this long is taken for dead and its job given to another [$OCR_JOB_ACK_WAIT]")
+	fs.IntVar(&j.MaxDeliver, "job-max-deliver", e.int("OCR_JOB_MAX_DELIVER", j.MaxDeliver), "times a job is given to a worker before it fails as worker_lost [$OCR_JOB_MAX_DELIVER]")
+	fs.StringVar(&j.WebhookSecret, "webhook-secret", e.str("OCR_WEBHOOK_SECRET", ""), "key that signs job callbacks (HMAC-SHA256); callbacks are refused without one [$OCR_WEBHOOK_SECRET]")
 
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -130,6 +147,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	o.NoPDF = !pdf
 	f.MaxBytes = h.MaxImageBytes
+	if j.Concurrency == 0 {
+		j.Concurrency = o.Workers
+	}
 	return c, c.validate()
 }
 
@@ -142,6 +162,18 @@ func (c Config) validate() error {
 	}
 	if c.Server.AdminPort != 0 && c.Server.AdminPort == c.Server.Port {
 		errs = append(errs, fmt.Errorf("admin-port must differ from port"))
+	}
+	switch c.Server.Role {
+	case "all":
+	case "api", "worker":
+		if c.Jobs.NATSURL == "" {
+			errs = append(errs, fmt.Errorf("role %s needs --nats-url: an embedded broker serves only its own process", c.Server.Role))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("role %q is not all, api or worker", c.Server.Role))
+	}
+	if c.Jobs.MaxQueued < 1 || c.Jobs.MaxDeliver < 1 || c.Jobs.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("max-queued-jobs, job-max-deliver and job-concurrency must be at least 1"))
 	}
 	if c.OCR.Workers < 1 {
 		errs = append(errs, fmt.Errorf("workers must be at least 1"))
@@ -160,7 +192,8 @@ func (c Config) validate() error {
 	}
 	for name, d := range map[string]time.Duration{"queue-timeout": c.OCR.QueueTimeout, "request-timeout": c.HTTP.RequestTimeout,
 		"write-timeout": c.HTTP.WriteTimeout, "memory-wait": c.HTTP.MemoryWait, "fetch-timeout": c.Fetch.Timeout,
-		"fetch-connect-timeout": c.Fetch.ConnectTimeout, "shutdown-timeout": c.Server.ShutdownTimeout, "idle-timeout": c.Server.IdleTimeout} {
+		"fetch-connect-timeout": c.Fetch.ConnectTimeout, "shutdown-timeout": c.Server.ShutdownTimeout, "idle-timeout": c.Server.IdleTimeout,
+		"job-ttl": c.Jobs.TTL, "job-timeout": c.Jobs.Timeout, "job-ack-wait": c.Jobs.AckWait} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}

@@ -45,6 +45,10 @@ const (
 	OCRTimeout           Code = "ocr_timeout"
 	ClientClosedRequest  Code = "client_closed_request"
 	NotFound             Code = "not_found"
+	TooManyJobs          Code = "too_many_jobs" // the jobs' backlog is at its bound
+	JobNotDone           Code = "job_not_done"  // a result asked for before the job succeeded
+	JobCanceled          Code = "job_canceled"
+	WorkerLost           Code = "worker_lost" // a job whose worker died every time it ran it
 	MethodNotAllowed     Code = "method_not_allowed"
 	Internal             Code = "internal"
 )
@@ -56,7 +60,7 @@ var Codes = []Code{
 	UnsupportedContent, UndecodableImage, UndecodableDocument, EncryptedPDF, TooManyPages, InvalidPages,
 	InvalidFormat, NotAcceptable, UnknownLanguage, QueueFull, QueueTimeout, ServerBusy,
 	NotReady, FetchFailed, FetchTimeout, OCRTimeout, ClientClosedRequest, NotFound, MethodNotAllowed,
-	Internal,
+	TooManyJobs, JobNotDone, JobCanceled, WorkerLost, Internal,
 }
 
 // Error is a failure with its code. Message is for the client; Err, the cause, is for logs.

@@ -9,6 +9,7 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -126,6 +127,14 @@ func (u URL) Host() string {
 // Valid reports whether u was made by ParseURL.
 func (u URL) Valid() bool { return u.u != nil }
 
+// String is the whole URL, for storing it (a job's input): never log it.
+func (u URL) String() string {
+	if u.u == nil {
+		return ""
+	}
+	return u.u.String()
+}
+
 func checkScheme(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return failure.Detail(ErrScheme, "not %.16q", u.Scheme)
@@ -185,6 +194,28 @@ func (f *Fetcher) Get(ctx context.Context, u URL, reserve func(ctx context.Conte
 		return nil, failure.Detail(ErrTooLarge, "the limit is %d bytes", f.cfg.MaxBytes)
 	}
 	return buf, nil
+}
+
+// Post sends body to u with the same rules as Get (the address checks, time limits and
+// redirects) and returns the status the server answered; its body is discarded. Webhooks go
+// out this way, so a callback URL can reach no more than an image URL can.
+func (f *Fetcher) Post(ctx context.Context, u URL, header http.Header, body []byte) (int, error) {
+	if !u.Valid() {
+		return 0, ErrInvalid
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.u.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, ErrInvalid
+	}
+	req.Header = header.Clone()
+	req.Header.Set("User-Agent", f.cfg.UserAgent)
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return 0, f.classify(ctx, err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }
 
 // classify turns transport errors into the package's errors with messages fit for the client:

@@ -43,6 +43,10 @@ var statuses = map[failure.Code]status{
 	failure.UndecodableImage:     {http.StatusUnprocessableEntity, 0},
 	failure.UnknownLanguage:      {http.StatusUnprocessableEntity, 0},
 	failure.QueueFull:            {http.StatusTooManyRequests, 1},
+	failure.TooManyJobs:          {http.StatusTooManyRequests, 10},
+	failure.JobNotDone:           {http.StatusConflict, 1},
+	failure.JobCanceled:          {http.StatusConflict, 0},
+	failure.WorkerLost:           {http.StatusInternalServerError, 0},
 	// The client went away (nginx's 499): nobody reads it, but the access log says why.
 	failure.ClientClosedRequest: {499, 0},
 	failure.Internal:            {http.StatusInternalServerError, 0},

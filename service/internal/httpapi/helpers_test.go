@@ -25,6 +25,7 @@ import (
 	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
 	"github.com/readocr/readocr/service/api"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
@@ -60,6 +61,8 @@ type options struct {
 	pageMemory     int64
 	writeTimeout   time.Duration
 	maxPages       int
+	jobs           *jobs.Config // turns jobs on (DataDir: a temporary one if empty)
+	noRunner       bool         // jobs are queued, none is run (until startRunner)
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -72,6 +75,12 @@ type harness struct {
 	router routers.Router
 	doc    *openapi3.T
 	budget *membudget.Budget
+
+	pipe    *pipeline.Pipeline
+	fetcher *fetch.Fetcher
+	jobCfg  jobs.Config
+	broker  *jobs.Broker
+	runner  *jobs.Runner
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -117,8 +126,8 @@ func newHarness(t *testing.T, o options) *harness {
 	if o.maxPages == 0 {
 		o.maxPages = 100
 	}
-	srv := NewServer(cfg, log, engine, pipeline.New(pipeline.Config{MaxPixels: 40_000_000, MaxPages: o.maxPages}, engine, fetcher), budget,
-		"test", prometheus.NewRegistry())
+	pipe := pipeline.New(pipeline.Config{MaxPixels: 40_000_000, MaxPages: o.maxPages}, engine, fetcher)
+	srv := NewServer(cfg, log, engine, pipe, budget, "test", prometheus.NewRegistry())
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Listener = Listener(ts.Listener)
 	ts.Start()
@@ -141,7 +150,55 @@ func newHarness(t *testing.T, o options) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, srv: srv, ts: ts, admin: admin, logs: logs, router: router, doc: doc, budget: budget}
+	h := &harness{t: t, srv: srv, ts: ts, admin: admin, logs: logs, router: router, doc: doc, budget: budget, pipe: pipe, fetcher: fetcher}
+	if o.jobs != nil {
+		h.jobCfg = *o.jobs
+		if h.jobCfg.DataDir == "" {
+			h.jobCfg.DataDir = t.TempDir()
+		}
+		h.openJobs(!o.noRunner)
+		t.Cleanup(h.closeJobs)
+	}
+	return h
+}
+
+// openJobs opens the jobs broker (embedded, or jobCfg.NATSURL) and, if run, starts a runner.
+func (h *harness) openJobs(run bool) {
+	h.t.Helper()
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	b, err := jobs.Open(context.Background(), h.jobCfg, log)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.broker = b
+	h.srv.SetJobs(jobs.New(b, h.pipe.Check))
+	if run {
+		h.startRunner()
+	}
+}
+
+// startRunner starts taking the queued jobs.
+func (h *harness) startRunner() {
+	h.t.Helper()
+	h.runner = jobs.NewRunner(h.broker, h.pipe, h.budget, h.fetcher)
+	if err := h.runner.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// closeJobs stops the runner (running jobs go back to the queue) and closes the broker, as a
+// process that stops does.
+func (h *harness) closeJobs() {
+	if h.runner != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		h.runner.Stop(ctx)
+		cancel()
+		h.runner = nil
+	}
+	if h.broker != nil {
+		h.broker.Close()
+		h.broker = nil
+	}
 }
 
 type response struct {

@@ -17,6 +17,8 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		"version":           s.version,
 		"endpoints": map[string]string{
 			"POST /read_ocr":    `read an image: {"image": "<url|base64|data: URI>", "lang": "eng", "config": ""} or multipart`,
+			"POST /jobs":        "the same body, read asynchronously: 202 and Location /jobs/{id}",
+			"GET /jobs/{id}":    "a job's status and progress (GET /jobs/{id}/result: its output; DELETE: cancel)",
 			"GET /languages":    "installed languages",
 			"GET /openapi.json": "the contract as JSON",
 			"GET /healthz":      "liveness",

@@ -33,7 +33,7 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 		in.Format = string(f)
 	}
 	var facts pipeline.Facts
-	res, err := s.pipeline.Run(r.Context(), in, mem, &facts)
+	res, err := s.pipeline.Run(r.Context(), in.Input, mem, &facts)
 	annotate(r, func(a *annotations) { a.facts = facts })
 	if err != nil {
 		s.fail(w, r, err)

@@ -21,17 +21,24 @@ import (
 	"github.com/readocr/readocr/service/internal/tessconfig"
 )
 
+// request is a decoded body: the pipeline's input, and for POST /jobs the job's options.
+type request struct {
+	pipeline.Input
+	CallbackURL    string
+	IdempotencyKey string
+}
+
 // decode reads a read_ocr request, JSON or multipart, into the pipeline's Input. Before any
 // byte of the body is read, the memory the request will hold is reserved from the budget (the
 // body and the decoded image; the announced length, or the limit when none is announced): a
 // request that cannot have it in time gets 503 server_busy and its body is never read.
-func (s *Server) decode(w http.ResponseWriter, r *http.Request) (pipeline.Input, *membudget.Reservation, error) {
+func (s *Server) decode(w http.ResponseWriter, r *http.Request) (request, *membudget.Reservation, error) {
 	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if r.Header.Get("Content-Type") == "" {
 		mediaType, err = "application/json", nil
 	}
 	if err != nil {
-		return pipeline.Input{}, nil, failure.New(failure.UnsupportedContent, "malformed Content-Type: %v", err)
+		return request{}, nil, failure.New(failure.UnsupportedContent, "malformed Content-Type: %v", err)
 	}
 	if mediaType == "application/x-www-form-urlencoded" || mediaType == "text/plain" {
 		// `curl -d '{"image": ...}'` without -H sends a JSON object labelled as a form: accept it.
@@ -53,16 +60,16 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (pipeline.Input,
 		limit = s.cfg.maxMultipartBody()
 		need = bodySize(r, limit)
 	default:
-		return pipeline.Input{}, nil, failure.New(failure.UnsupportedContent,
+		return request{}, nil, failure.New(failure.UnsupportedContent,
 			"Content-Type %q: send application/json or multipart/form-data", mediaType)
 	}
 	if r.ContentLength > limit {
-		return pipeline.Input{}, nil, failure.New(failure.PayloadTooLarge, "request body of %d bytes exceeds %d bytes", r.ContentLength, limit)
+		return request{}, nil, failure.New(failure.PayloadTooLarge, "request body of %d bytes exceeds %d bytes", r.ContentLength, limit)
 	}
 	mem, err := s.budget.Reserve(r.Context(), need)
 	if err != nil {
 		w.Header().Set("Connection", "close") // the body stays unread
-		return pipeline.Input{}, mem, err
+		return request{}, mem, err
 	}
 	// The body must arrive within the request's time: reading stops when the request's context
 	// ends (deadline, shutdown), not at the next packet.
@@ -71,7 +78,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request) (pipeline.Input,
 	defer stop()
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 
-	var in pipeline.Input
+	var in request
 	if mediaType == "application/json" {
 		in, err = s.decodeJSON(r)
 	} else {
@@ -153,10 +160,10 @@ func (f imageField) text() ([]byte, error) {
 
 // decodeJSON reads {"image": ..., "lang": ..., "config": ..., "layout": ...}. Unknown fields
 // are ignored, as the original service ignored them.
-func (s *Server) decodeJSON(r *http.Request) (pipeline.Input, error) {
+func (s *Server) decodeJSON(r *http.Request) (request, error) {
 	body, err := readBody(r)
 	if err != nil {
-		return pipeline.Input{}, err
+		return request{}, err
 	}
 	var req struct {
 		Image   *imageField `json:"image"`
@@ -166,23 +173,26 @@ func (s *Server) decodeJSON(r *http.Request) (pipeline.Input, error) {
 		Format  string      `json:"format"`
 		Pages   pagesField  `json:"pages"`
 		PDFText string      `json:"pdf_text"`
+		// POST /jobs only
+		CallbackURL    string `json:"callback_url"`
+		IdempotencyKey string `json:"idempotency_key"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		if failure.CodeOf(err) != failure.Internal {
-			return pipeline.Input{}, err
+			return request{}, err
 		}
-		return pipeline.Input{}, failure.Wrap(failure.BadRequest, err, "request body is not the expected JSON object: %s", jsonProblem(err))
+		return request{}, failure.Wrap(failure.BadRequest, err, "request body is not the expected JSON object: %s", jsonProblem(err))
 	}
 	if req.Image == nil || string(req.Image.raw) == "null" {
-		return pipeline.Input{}, failure.New(failure.BadRequest, `"image" is required: an http(s) URL, a data: URI or base64`)
+		return request{}, failure.New(failure.BadRequest, `"image" is required: an http(s) URL, a data: URI or base64`)
 	}
 	text, err := req.Image.text()
 	if err != nil {
-		return pipeline.Input{}, err
+		return request{}, err
 	}
-	in := pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout, Format: req.Format,
-		Pages: string(req.Pages), PDFText: req.PDFText}
-	err = s.decodeImageField(&in, text)
+	in := request{Input: pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout, Format: req.Format,
+		Pages: string(req.Pages), PDFText: req.PDFText}, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+	err = s.decodeImageField(&in.Input, text)
 	return in, err
 }
 
@@ -288,8 +298,8 @@ func decodeBase64(b []byte, maxBytes int64) ([]byte, error) {
 
 // decodeMultipart streams the parts (no temporary files: the container's filesystem is
 // read-only) and reads the image part up to the byte limit.
-func (s *Server) decodeMultipart(r *http.Request, boundary string) (pipeline.Input, error) {
-	in := pipeline.Input{Source: "multipart"}
+func (s *Server) decodeMultipart(r *http.Request, boundary string) (request, error) {
+	in := request{Input: pipeline.Input{Source: "multipart"}}
 	if boundary == "" {
 		return in, failure.New(failure.BadRequest, "multipart/form-data without a boundary")
 	}
@@ -321,7 +331,7 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (pipeline.Inp
 				return in, failure.New(failure.PayloadTooLarge, "image exceeds %d bytes", s.cfg.MaxImageBytes)
 			}
 			in.Image, seen = buf.Bytes(), true
-		case "lang", "config", "layout", "format", "pages", "pdf_text":
+		case "lang", "config", "layout", "format", "pages", "pdf_text", "callback_url", "idempotency_key":
 			v, err := io.ReadAll(io.LimitReader(part, tessconfig.MaxLen+1))
 			if err != nil {
 				return in, bodyError(r, err)
@@ -341,6 +351,10 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (pipeline.Inp
 				in.Pages = string(v)
 			case "pdf_text":
 				in.PDFText = string(v)
+			case "callback_url":
+				in.CallbackURL = string(v)
+			case "idempotency_key":
+				in.IdempotencyKey = string(v)
 			}
 		}
 	}

@@ -20,6 +20,10 @@ func (s *Server) routes() {
 
 	r.Get("/", s.handleIndex)
 	r.With(s.deadline).Post("/read_ocr", s.handleReadOCR)
+	r.With(s.deadline).Post("/jobs", s.handleSubmitJob)
+	r.Get("/jobs/{id}", s.handleGetJob)
+	r.Get("/jobs/{id}/result", s.handleJobResult)
+	r.Delete("/jobs/{id}", s.handleDeleteJob)
 	r.Get("/languages", s.handleLanguages)
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)

@@ -1,5 +1,5 @@
 // Package httpapi is the HTTP face of the service: routes (routes.go), the read_ocr handler
-// (readocr.go) and the decoding of its requests (request.go), the mapping of error codes to
+// (readocr.go), the jobs API (jobs.go) and the decoding of its requests (request.go), the mapping of error codes to
 // statuses (errors.go), request IDs, deadlines and the access log (middleware.go), metrics and
 // the admin port (admin.go).
 package httpapi
@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
@@ -48,6 +49,7 @@ type Server struct {
 	log      *slog.Logger
 	engine   *ocr.Engine
 	pipeline *pipeline.Pipeline
+	jobs     *jobs.Jobs // nil: jobs are off
 	budget   *membudget.Budget
 	version  string
 	metrics  *metrics

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otiai10/gosseract/v2"
@@ -46,6 +47,11 @@ type Input struct {
 	Layout  bool      // the original way to ask for words and lines: format json
 	Pages   string    // page selection, e.g. "1-3,7" ("": every page)
 	PDFText string    // ocr (default), extract or auto
+
+	// For jobs: Background puts every page behind single pages sent synchronously (as a
+	// document's pages are), and Progress, if set, hears of each page read.
+	Background bool
+	Progress   func(done, total int)
 }
 
 // Facts are what the pipeline learned about a request, for its log line and metrics. Run
@@ -83,6 +89,13 @@ type options struct {
 	pages   imageinput.Selection
 	spec    string // the selection as written, for the worker that resolves a PDF's
 	pdfText int
+}
+
+// Check makes the checks Run makes before reading any input: the options and the language.
+// A job is checked so before it is queued.
+func (p *Pipeline) Check(in Input) error {
+	_, err := p.check(in)
+	return err
 }
 
 // check reads the options, cheap checks that come before any download.
@@ -162,7 +175,7 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	}
 	facts.Pages, facts.Width, facts.Height = len(pages), pages[0].Width(), pages[0].Height()
 	start := time.Now()
-	read, err := p.read(ctx, pages, opts, mem)
+	read, err := p.read(ctx, pages, opts, mem, in)
 	facts.OCR = time.Since(start)
 	if err != nil {
 		return Result{}, err
@@ -213,14 +226,19 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 
 // read recognises pages, spread over the workers, and returns them in order. The first page
 // that fails stops the others.
-func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts options, mem *membudget.Reservation) ([]output.Page, error) {
+func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts options, mem *membudget.Reservation, in Input) ([]output.Page, error) {
 	out := make([]output.Page, len(pages))
+	var mu sync.Mutex
+	done := 0
+	if in.Progress != nil {
+		in.Progress(0, len(pages))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.documentWorkers())
 	for i, pg := range pages {
 		g.Go(func() error {
 			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1})
+				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
 			if err != nil {
 				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
 					return nil // stopped because another page failed: that page's error is the answer
@@ -231,6 +249,12 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 				return err
 			}
 			out[i] = output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
+			if in.Progress != nil {
+				mu.Lock()
+				done++
+				in.Progress(done, len(pages))
+				mu.Unlock()
+			}
 			return nil
 		})
 	}

@@ -1,0 +1,185 @@
+// Package jobs is asynchronous OCR on NATS JetStream: POST /jobs queues what POST /read_ocr
+// takes, workers read it through the same pipeline, and the result waits in the broker until
+// it expires. JetStream holds everything: a work-queue stream of job ids (with a durable pull
+// consumer, whose ack wait and in-progress acks redeliver a dead worker's job and whose
+// MaxDeliver stops a job that kills every worker), a key-value bucket of job records, and an
+// object store of inputs and results. By default the broker is embedded in the process (file
+// storage under the data directory, which survives a restart); with a URL, an external NATS
+// cluster serves every replica.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names in JetStream.
+const (
+	streamName   = "READOCR_JOBS"
+	subject      = "readocr.jobs"
+	consumerName = "workers"
+	recordBucket = "readocr_jobs"
+	dataBucket   = "readocr_job_data"
+)
+
+// Config is how jobs are kept and run.
+type Config struct {
+	NATSURL        string        // an external NATS cluster; "": embedded
+	Replicas       int           // copies of each job in an external cluster (3 for a 3-server one)
+	DataDir        string        // the embedded server's storage
+	TTL            time.Duration // how long a finished job and its result are kept
+	MaxQueued      int           // jobs waiting at most; more get 429 too_many_jobs
+	AckWait        time.Duration // a worker silent this long is taken for dead: its job is redelivered
+	MaxDeliver     int           // deliveries of one job; a job whose workers all died fails after these
+	Timeout        time.Duration // the longest a job may run
+	Concurrency    int           // jobs this process runs at once (role worker or all)
+	WebhookSecret  string        // signs callbacks; callbacks are refused without one
+	WebhookRetries int           // deliveries of a callback the receiver does not take (2xx)
+}
+
+// DefaultConfig is the configuration unless flags say otherwise.
+func DefaultConfig() Config {
+	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
+		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6}
+}
+
+// Broker is the connection to JetStream, and the embedded server when there is one.
+type Broker struct {
+	ns      *server.Server // nil with an external server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	stream  jetstream.Stream
+	records jetstream.KeyValue
+	data    jetstream.ObjectStore
+	log     *slog.Logger
+	cfg     Config
+}
+
+// Open starts the embedded server (or connects to cfg.NATSURL) and makes the stream, its
+// consumer and the buckets if they are not there yet.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
+	b := &Broker{cfg: cfg, log: log}
+	opts := []nats.Option{nats.Name("readocr"), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
+	}
+	url := cfg.NATSURL
+	if url == "" {
+		ns, err := server.NewServer(&server.Options{
+			ServerName: "readocr-embedded", DontListen: true, JetStream: true, StoreDir: cfg.DataDir,
+			NoSigs: true, NoLog: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS server: %w", err)
+		}
+		ns.Start()
+		if !ns.ReadyForConnections(10 * time.Second) {
+			ns.Shutdown()
+			return nil, errors.New("embedded NATS server did not start in 10 s")
+		}
+		b.ns = ns
+		opts = append(opts, nats.InProcessServer(ns))
+	} else {
+		// The first connection must work: a wrong URL is an error at start, not a silent retry.
+		opts = append(opts, nats.RetryOnFailedConnect(false))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("connecting to NATS: %w", err)
+	}
+	b.nc = nc
+	if err := b.setUp(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	where := "embedded, " + cfg.DataDir
+	if b.ns == nil {
+		where = nc.ConnectedUrlRedacted()
+	}
+	log.Info("jobs broker ready", "nats", where, "ttl", cfg.TTL.String(), "max_queued", cfg.MaxQueued)
+	return b, nil
+}
+
+func (b *Broker) setUp(ctx context.Context) error {
+	js, err := jetstream.New(b.nc)
+	if err != nil {
+		return err
+	}
+	b.js = js
+	replicas := max(b.cfg.Replicas, 1)
+	if b.ns != nil {
+		replicas = 1
+	}
+	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: streamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
+		MaxMsgs: int64(b.cfg.MaxQueued), Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage,
+		Replicas: replicas, Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("jobs stream: %w", err)
+	}
+	_, err = b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable: consumerName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
+		MaxDeliver: b.cfg.MaxDeliver, MaxAckPending: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("jobs consumer: %w", err)
+	}
+	b.records, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: recordBucket, TTL: b.cfg.TTL, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("jobs bucket: %w", err)
+	}
+	b.data, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket: dataBucket, TTL: b.cfg.TTL, Storage: jetstream.FileStorage, Replicas: replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("jobs object store: %w", err)
+	}
+	return nil
+}
+
+// Connect opens another connection to the broker's server (for tools and tests: a worker
+// elsewhere connects so).
+func (b *Broker) Connect() (*nats.Conn, error) {
+	if b.ns != nil {
+		return nats.Connect("", nats.InProcessServer(b.ns))
+	}
+	return nats.Connect(b.cfg.NATSURL)
+}
+
+// Close drains the connection and stops the embedded server.
+func (b *Broker) Close() {
+	if b.nc != nil {
+		b.nc.Drain()
+		for i := 0; i < 50 && !b.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.nc.Close()
+	}
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+}
+
+// Queued is how many jobs wait in the stream (not yet taken by a worker, or taken and not
+// acknowledged).
+func (b *Broker) Queued(ctx context.Context) (uint64, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.Msgs, nil
+}

@@ -1,0 +1,333 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/readocr/readocr/service/internal/failure"
+	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/pipeline"
+)
+
+// Status is where a job is.
+type Status string
+
+// The statuses, in the order a job goes through them.
+const (
+	Queued    Status = "queued"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Canceled  Status = "canceled"
+)
+
+// Done reports whether s is final.
+func (s Status) Done() bool { return s == Succeeded || s == Failed || s == Canceled }
+
+// Job is a job's record, as GET /jobs/{id} shows it.
+type Job struct {
+	ID         string     `json:"id"`
+	Status     Status     `json:"status"`
+	Progress   Progress   `json:"progress"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"` // finished jobs: when the record and result go
+	Attempts   int        `json:"attempts"`             // deliveries to a worker so far
+	Error      *Error     `json:"error,omitempty"`
+
+	ContentType string `json:"-"` // the result's
+	Callback    bool   `json:"-"` // whether a callback URL was given (the URL stays in the request)
+}
+
+// Progress counts pages.
+type Progress struct {
+	PagesDone  int `json:"pages_done"`
+	PagesTotal int `json:"pages_total"` // 0 until the worker has opened the input
+}
+
+// Error is a failed job's error: the code and message /read_ocr would have answered.
+type Error struct {
+	Code    failure.Code `json:"code"`
+	Message string       `json:"message"`
+}
+
+// record is what the key-value bucket keeps: the job and what is not shown.
+type record struct {
+	Job
+	ContentType string `json:"content_type,omitempty"`
+	Callback    bool   `json:"callback,omitempty"`
+}
+
+// request is the message on the stream: the input without its bytes (in the object store).
+type request struct {
+	ID          string `json:"id"`
+	URL         string `json:"url,omitempty"`
+	Source      string `json:"source"`
+	Lang        string `json:"lang,omitempty"`
+	Config      string `json:"config,omitempty"`
+	Format      string `json:"format,omitempty"`
+	Layout      bool   `json:"layout,omitempty"`
+	Pages       string `json:"pages,omitempty"`
+	PDFText     string `json:"pdf_text,omitempty"`
+	CallbackURL string `json:"callback_url,omitempty"`
+}
+
+// Submission is what POST /jobs takes: the input of /read_ocr and the job's own options.
+type Submission struct {
+	Input          pipeline.Input
+	CallbackURL    string
+	IdempotencyKey string
+}
+
+// Jobs queues jobs and answers about them. It is safe for concurrent use.
+type Jobs struct {
+	b     *Broker
+	check func(pipeline.Input) error
+}
+
+// New returns the API side of jobs over b. check is the pipeline's check of a request's
+// options, made before a job is queued so that a bad option is a 400, not a failed job.
+func New(b *Broker, check func(pipeline.Input) error) *Jobs {
+	return &Jobs{b: b, check: check}
+}
+
+// Errors of the jobs API.
+var (
+	ErrNotFound  = failure.New(failure.NotFound, "no such job (it may have expired)")
+	ErrBacklog   = failure.New(failure.TooManyJobs, "the jobs' backlog is full: retry later")
+	ErrNotDone   = failure.New(failure.JobNotDone, "the job has not finished")
+	ErrCanceled  = failure.New(failure.JobCanceled, "the job was canceled")
+	errNoSecret  = failure.New(failure.BadRequest, "callback_url needs the service to have a webhook secret (--webhook-secret)")
+	errKeyLength = failure.New(failure.BadRequest, "idempotency_key is longer than 200 bytes")
+)
+
+// Submit queues a job, or returns the job an earlier submission with the same idempotency key
+// made (while that job's record lasts).
+func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
+	if err := j.check(s.Input); err != nil {
+		return Job{}, err
+	}
+	if s.CallbackURL != "" {
+		if j.b.cfg.WebhookSecret == "" {
+			return Job{}, errNoSecret
+		}
+		if _, err := fetch.ParseURL(s.CallbackURL); err != nil {
+			return Job{}, failure.Wrap(failure.CodeOf(err), err, "callback_url: %s", failure.MessageOf(err))
+		}
+	}
+	if len(s.IdempotencyKey) > 200 {
+		return Job{}, errKeyLength
+	}
+	id := rand.Text()
+	var keyName string
+	if s.IdempotencyKey != "" {
+		sum := sha256.Sum256([]byte(s.IdempotencyKey))
+		keyName = "key." + hex.EncodeToString(sum[:])
+		if _, err := j.b.records.Create(ctx, keyName, []byte(id)); errors.Is(err, jetstream.ErrKeyExists) {
+			e, err := j.b.records.Get(ctx, keyName)
+			if err != nil {
+				return Job{}, j.unavailable(err)
+			}
+			return j.Get(ctx, string(e.Value()))
+		} else if err != nil {
+			return Job{}, j.unavailable(err)
+		}
+	}
+	job, err := j.enqueue(ctx, id, s)
+	if err != nil && keyName != "" {
+		j.b.records.Delete(context.WithoutCancel(ctx), keyName)
+	}
+	return job, err
+}
+
+func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
+	if n, err := j.b.Queued(ctx); err != nil {
+		return Job{}, j.unavailable(err)
+	} else if n >= uint64(j.b.cfg.MaxQueued) {
+		return Job{}, failure.Detail(ErrBacklog, "the jobs' backlog is full (%d jobs): retry later", n)
+	}
+	in := s.Input
+	if !in.URL.Valid() {
+		if _, err := j.b.data.PutBytes(ctx, inputName(id), in.Image); err != nil {
+			return Job{}, j.unavailable(err)
+		}
+	}
+	rec := record{Job: Job{ID: id, Status: Queued, CreatedAt: time.Now().UTC()}, Callback: s.CallbackURL != ""}
+	if err := j.create(ctx, rec); err != nil {
+		j.b.data.Delete(context.WithoutCancel(ctx), inputName(id))
+		return Job{}, err
+	}
+	msg, _ := json.Marshal(request{ID: id, URL: in.URL.String(), Source: in.Source, Lang: in.Lang, Config: in.Config,
+		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, CallbackURL: s.CallbackURL})
+	if _, err := j.b.js.Publish(ctx, subject, msg, jetstream.WithMsgID(id)); err != nil {
+		bg := context.WithoutCancel(ctx)
+		j.b.data.Delete(bg, inputName(id))
+		j.b.records.Delete(bg, id)
+		if strings.Contains(err.Error(), "maximum messages exceeded") {
+			return Job{}, ErrBacklog
+		}
+		return Job{}, j.unavailable(err)
+	}
+	return rec.view(), nil
+}
+
+// Get returns a job's record.
+func (j *Jobs) Get(ctx context.Context, id string) (Job, error) {
+	rec, _, err := j.get(ctx, id)
+	return rec.view(), err
+}
+
+// Result returns a succeeded job's output and its media type. A failed job's result is its
+// error, as /read_ocr would have answered it.
+func (j *Jobs) Result(ctx context.Context, id string) ([]byte, string, error) {
+	rec, _, err := j.get(ctx, id)
+	if err != nil {
+		return nil, "", err
+	}
+	switch rec.Status {
+	case Succeeded:
+	case Failed:
+		return nil, "", failure.New(rec.Error.Code, "%s", rec.Error.Message)
+	case Canceled:
+		return nil, "", ErrCanceled
+	default:
+		return nil, "", failure.Detail(ErrNotDone, "the job is %s (%d of %d pages done)", rec.Status, rec.Progress.PagesDone, rec.Progress.PagesTotal)
+	}
+	body, err := j.b.data.GetBytes(ctx, resultName(id))
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, "", ErrNotFound
+	}
+	if err != nil {
+		return nil, "", j.unavailable(err)
+	}
+	return body, rec.ContentType, nil
+}
+
+// Cancel cancels a job that has not finished (a running page stops between words; its input
+// is deleted) and returns it; a finished job is deleted with its result (deleted is true).
+func (j *Jobs) Cancel(ctx context.Context, id string) (job Job, deleted bool, err error) {
+	for {
+		rec, rev, err := j.get(ctx, id)
+		if err != nil {
+			return Job{}, false, err
+		}
+		if rec.Status.Done() {
+			j.b.data.Delete(ctx, resultName(id))
+			if err := j.b.records.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
+				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+					continue // changed meanwhile
+				}
+				return Job{}, false, j.unavailable(err)
+			}
+			return rec.view(), true, nil
+		}
+		now := time.Now().UTC()
+		rec.Status, rec.FinishedAt = Canceled, &now
+		exp := now.Add(j.b.cfg.TTL)
+		rec.ExpiresAt = &exp
+		if _, err := j.update(ctx, rec, rev); errors.Is(err, errChanged) {
+			continue
+		} else if err != nil {
+			return Job{}, false, err
+		}
+		j.b.data.Delete(ctx, inputName(id))
+		return rec.view(), false, nil
+	}
+}
+
+func (r record) view() Job {
+	j := r.Job
+	j.ContentType, j.Callback = r.ContentType, r.Callback
+	return j
+}
+
+func inputName(id string) string  { return id + "/input" }
+func resultName(id string) string { return id + "/result" }
+
+// validID keeps user input out of subjects and keys: rand.Text's alphabet only.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, c := range id {
+		if (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
+}
+
+func (j *Jobs) get(ctx context.Context, id string) (record, uint64, error) {
+	return getRecord(ctx, j.b, id)
+}
+
+func getRecord(ctx context.Context, b *Broker, id string) (record, uint64, error) {
+	if !validID(id) {
+		return record{}, 0, ErrNotFound
+	}
+	e, err := b.records.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return record{}, 0, ErrNotFound
+	}
+	if err != nil {
+		return record{}, 0, unavailable(err)
+	}
+	var rec record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return record{}, 0, failure.Wrap(failure.Internal, err, "job record %s", id)
+	}
+	return rec, e.Revision(), nil
+}
+
+func (j *Jobs) create(ctx context.Context, rec record) error {
+	v, _ := json.Marshal(rec)
+	if _, err := j.b.records.Create(ctx, rec.ID, v); err != nil {
+		return j.unavailable(err)
+	}
+	return nil
+}
+
+// errChanged: the record changed since it was read.
+var errChanged = errors.New("job record changed")
+
+func (j *Jobs) update(ctx context.Context, rec record, rev uint64) (uint64, error) {
+	return updateRecord(ctx, j.b, rec, rev)
+}
+
+func updateRecord(ctx context.Context, b *Broker, rec record, rev uint64) (uint64, error) {
+	v, _ := json.Marshal(rec)
+	n, err := b.records.Update(ctx, rec.ID, v, rev)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			return 0, errChanged
+		}
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, ErrNotFound
+		}
+		return 0, unavailable(err)
+	}
+	return n, nil
+}
+
+func (j *Jobs) unavailable(err error) error { return unavailable(err) }
+
+// unavailable is the error for a broker that does not answer: 503, retry.
+func unavailable(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return failure.Wrap(failure.ServerBusy, err, "the jobs broker did not answer in time: retry shortly")
+	}
+	return failure.Wrap(failure.ServerBusy, err, "the jobs broker is not available: retry shortly")
+}
+
+// String is for logs.
+func (j Job) String() string { return fmt.Sprintf("job %s %s", j.ID, j.Status) }

@@ -1,0 +1,373 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/readocr/readocr/service/internal/failure"
+	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/pipeline"
+)
+
+// Runner takes queued jobs and reads them through the pipeline, Concurrency at a time: the
+// same engine, limits and cancellation as /read_ocr. Each job's pages queue behind single
+// pages sent synchronously (they are batch pages, as a document's are), so a burst of jobs
+// delays a synchronous page by one page at most; a synchronous document's pages and a job's
+// share the workers in the order they arrive.
+type Runner struct {
+	b       *Broker
+	pipe    *pipeline.Pipeline
+	budget  *membudget.Budget
+	fetcher *fetch.Fetcher
+
+	stopTaking context.CancelFunc
+	stopJobs   context.CancelCauseFunc
+	jobsCtx    context.Context
+	taking     sync.WaitGroup
+	running    sync.WaitGroup
+	webhooks   sync.WaitGroup
+	advisories *nats.Subscription
+}
+
+// errCanceled is a job's context's cause when DELETE /jobs/{id} cancels it.
+var errCanceled = errors.New("the job was canceled")
+
+// NewRunner returns a runner; Start starts it.
+func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
+	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher}
+}
+
+// Start starts taking jobs, and listening for jobs that ran out of deliveries.
+func (r *Runner) Start() error {
+	cons, err := r.b.js.Consumer(context.Background(), streamName, consumerName)
+	if err != nil {
+		return unavailable(err)
+	}
+	// A queue group: one process handles each advisory.
+	r.advisories, err = r.b.nc.QueueSubscribe(maxDeliveriesSubject, "readocr", r.onMaxDeliveries)
+	if err != nil {
+		return unavailable(err)
+	}
+	takeCtx, stopTaking := context.WithCancel(context.Background())
+	r.jobsCtx, r.stopJobs = context.WithCancelCause(context.Background())
+	r.stopTaking = stopTaking
+	for range max(r.b.cfg.Concurrency, 1) {
+		r.taking.Add(1)
+		go func() {
+			defer r.taking.Done()
+			r.take(takeCtx, cons)
+		}()
+	}
+	return nil
+}
+
+// Stop stops taking jobs and waits for the running ones until ctx ends; then they are stopped
+// and given back to the queue, for another worker or this one after its restart.
+func (r *Runner) Stop(ctx context.Context) {
+	if r.stopTaking == nil {
+		return
+	}
+	r.stopTaking()
+	r.taking.Wait()
+	done := make(chan struct{})
+	go func() { r.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.stopJobs(failure.ErrShutdown)
+		<-done
+	}
+	r.advisories.Unsubscribe()
+	waitTimeout(&r.webhooks, time.Second)
+}
+
+// take fetches one job at a time (a worker that holds none in reserve leaves them to idle
+// workers elsewhere) and runs it.
+func (r *Runner) take(ctx context.Context, cons jetstream.Consumer) {
+	for ctx.Err() == nil {
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		batch, err := cons.Fetch(1, jetstream.FetchContext(wait))
+		if err != nil {
+			cancel()
+			if ctx.Err() == nil {
+				r.b.log.Warn("taking a job", "err", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for msg := range batch.Messages() {
+			r.running.Add(1)
+			r.run(msg)
+			r.running.Done()
+		}
+		cancel()
+	}
+}
+
+// run runs one delivery of a job.
+func (r *Runner) run(msg jetstream.Msg) {
+	var req request
+	if err := json.Unmarshal(msg.Data(), &req); err != nil || !validID(req.ID) {
+		r.b.log.Error("not a job message: dropped", "err", err)
+		msg.Term()
+		return
+	}
+	log := r.b.log.With("job", req.ID)
+	ctx := context.Background()
+	rec, rev, err := getRecord(ctx, r.b, req.ID)
+	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
+		msg.Ack() // canceled, deleted or expired while queued
+		r.b.data.Delete(ctx, inputName(req.ID))
+		return
+	}
+	if err != nil {
+		log.Warn("job record unavailable: job given back", "err", err)
+		msg.NakWithDelay(time.Second)
+		return
+	}
+	meta, err := msg.Metadata()
+	if err != nil {
+		msg.Nak()
+		return
+	}
+	started := time.Now().UTC()
+	rec.Status, rec.StartedAt, rec.Attempts, rec.Progress.PagesDone = Running, &started, int(meta.NumDelivered), 0
+	if rev, err = updateRecord(ctx, r.b, rec, rev); err != nil {
+		msg.Nak() // changed (canceled?) meanwhile: the next delivery sees it
+		return
+	}
+	log.Info("job started", "attempt", meta.NumDelivered)
+
+	jobCtx, cancel := context.WithCancelCause(r.jobsCtx)
+	defer cancel(nil)
+	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
+	defer cancelTimeout()
+	r.watchCancel(jobCtx, req.ID, cancel)
+	stopBeats := r.heartbeat(msg)
+	defer stopBeats()
+
+	p := &progress{b: r.b, rec: rec, rev: rev}
+	body, contentType, err := r.read(jobCtx, req, p.update)
+	rec, rev = p.latest()
+	switch cause := context.Cause(jobCtx); {
+	case errors.Is(cause, errCanceled):
+		log.Info("job canceled")
+		msg.Ack()
+		return
+	case errors.Is(cause, failure.ErrShutdown), retryable(err):
+		// Not the job's fault: another worker (or this one, later) takes it again.
+		rec.Status, rec.StartedAt = Queued, nil
+		updateRecord(ctx, r.b, rec, rev)
+		log.Info("job given back", "err", err)
+		msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	now := time.Now().UTC()
+	exp := now.Add(r.b.cfg.TTL)
+	rec.FinishedAt, rec.ExpiresAt = &now, &exp
+	if err == nil {
+		if _, perr := r.b.data.PutBytes(ctx, resultName(req.ID), body); perr != nil {
+			log.Warn("storing the result: job given back", "err", perr)
+			msg.NakWithDelay(time.Second)
+			return
+		}
+		rec.Status, rec.ContentType = Succeeded, contentType
+	} else {
+		rec.Status, rec.Error = Failed, &Error{Code: failure.CodeOf(err), Message: failure.MessageOf(err)}
+		if rec.Error.Code == failure.Internal {
+			log.Error("job failed: internal error", "err", err)
+			rec.Error.Message = "internal error"
+		}
+	}
+	if _, err := updateRecord(ctx, r.b, rec, rev); err != nil {
+		// Canceled as it finished: the cancel wins.
+		r.b.data.Delete(ctx, resultName(req.ID))
+		msg.Ack()
+		return
+	}
+	r.b.data.Delete(ctx, inputName(req.ID))
+	msg.DoubleAck(ctx)
+	log.Info("job finished", "status", rec.Status, "pages", rec.Progress.PagesTotal,
+		"took_ms", now.Sub(started).Milliseconds())
+	if req.CallbackURL != "" {
+		r.notify(req.CallbackURL, rec.Job)
+	}
+}
+
+// read runs the pipeline on the job's input, holding its memory as a request does.
+func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, error) {
+	in := pipeline.Input{Source: req.Source, Lang: req.Lang, Config: req.Config, Format: req.Format, Layout: req.Layout,
+		Pages: req.Pages, PDFText: req.PDFText, Background: true, Progress: onPage}
+	var size int64
+	if req.URL != "" {
+		u, err := fetch.ParseURL(req.URL)
+		if err != nil {
+			return nil, "", err
+		}
+		in.URL = u
+	} else {
+		info, err := r.b.data.GetInfo(ctx, inputName(req.ID))
+		if err != nil {
+			return nil, "", unavailable(err)
+		}
+		size = int64(info.Size)
+	}
+	mem, err := r.budget.Reserve(ctx, size)
+	defer mem.Release()
+	if err != nil {
+		return nil, "", err
+	}
+	if req.URL == "" {
+		if in.Image, err = r.b.data.GetBytes(ctx, inputName(req.ID)); err != nil {
+			return nil, "", unavailable(err)
+		}
+	}
+	var facts pipeline.Facts
+	res, err := r.pipe.Run(ctx, in, mem, &facts)
+	if err != nil {
+		return nil, "", err
+	}
+	return res.Body, res.ContentType, nil
+}
+
+// retryable errors are the service's, not the job's: a full queue, memory in use, a broker
+// that did not answer. The job waits and runs again.
+func retryable(err error) bool {
+	switch failure.CodeOf(err) {
+	case failure.QueueFull, failure.QueueTimeout, failure.ServerBusy, failure.NotReady:
+		return true
+	}
+	return false
+}
+
+// watchCancel cancels ctx when the job's record says canceled or is deleted.
+func (r *Runner) watchCancel(ctx context.Context, id string, cancel context.CancelCauseFunc) {
+	w, err := r.b.records.Watch(ctx, id, jetstream.UpdatesOnly())
+	if err != nil {
+		r.b.log.Warn("watching a job for cancellation", "job", id, "err", err)
+		return
+	}
+	go func() {
+		defer w.Stop()
+		for e := range w.Updates() {
+			if e == nil {
+				continue
+			}
+			var rec record
+			if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &rec) == nil && rec.Status == Canceled {
+				cancel(errCanceled)
+				return
+			}
+		}
+	}()
+}
+
+// heartbeat tells JetStream the job is still running, three times per ack wait, so that a
+// long job is not redelivered while its worker lives.
+func (r *Runner) heartbeat(msg jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(r.b.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// progress writes the pages done into the job's record as they finish.
+type progress struct {
+	mu  sync.Mutex
+	b   *Broker
+	rec record
+	rev uint64
+}
+
+func (p *progress) update(done, total int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rec.Progress = Progress{PagesDone: done, PagesTotal: total}
+	if rev, err := updateRecord(context.Background(), p.b, p.rec, p.rev); err == nil {
+		p.rev = rev
+	}
+}
+
+func (p *progress) latest() (record, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.rec, p.rev
+}
+
+// maxDeliveriesSubject is JetStream's advisory for a job delivered MaxDeliver times without
+// being acknowledged: every worker that took it died (or hung) while running it.
+const maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + "." + consumerName
+
+// onMaxDeliveries marks such a job failed, with the reason, and removes it from the stream
+// (a work queue keeps a message nobody acknowledged).
+func (r *Runner) onMaxDeliveries(m *nats.Msg) {
+	var adv struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	if err := json.Unmarshal(m.Data, &adv); err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	raw, err := r.b.stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		return
+	}
+	var req request
+	if json.Unmarshal(raw.Data, &req) != nil {
+		return
+	}
+	defer r.b.stream.DeleteMsg(ctx, adv.StreamSeq)
+	rec, rev, err := getRecord(ctx, r.b, req.ID)
+	if err != nil || rec.Status.Done() {
+		return
+	}
+	now := time.Now().UTC()
+	exp := now.Add(r.b.cfg.TTL)
+	rec.Status, rec.FinishedAt, rec.ExpiresAt = Failed, &now, &exp
+	rec.Error = &Error{Code: failure.WorkerLost, Message: "the job was given to a worker " +
+		strconv.FormatUint(adv.Deliveries, 10) + " times and each stopped before finishing it (killed or out of memory?): not retried"}
+	if _, err := updateRecord(ctx, r.b, rec, rev); err != nil {
+		return
+	}
+	r.b.data.Delete(ctx, inputName(req.ID))
+	r.b.log.Warn("job failed: its workers died", "job", req.ID, "deliveries", adv.Deliveries)
+	if req.CallbackURL != "" {
+		r.notify(req.CallbackURL, rec.Job)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
