@@ -38,9 +38,12 @@ type Resources struct {
 }
 
 // settings is the service configuration carried by the ConfigMap. The service reads its
-// memory limit from the cgroup and shares it out itself (README, Limits).
+// memory limit from the cgroup and shares it out itself (README, Limits). Jobs are off: each
+// replica's embedded broker would know only its own jobs, and the cluster's NATS is not
+// deployed yet (README, Jobs).
 func settings(cfg Config) map[string]string {
 	return map[string]string{
+		"OCR_JOBS":             "false",
 		"OCR_LOG_LEVEL":        cfg.LogLevel,
 		"OCR_SHUTDOWN_TIMEOUT": "20s",
 		"OCR_QUEUE_TIMEOUT":    "20s",

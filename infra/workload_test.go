@@ -151,7 +151,7 @@ func TestWorkload(t *testing.T) {
 	})
 	// The grace period covers the pre-stop pause and the service's own shutdown timeout.
 	cm := rec.get(t, configMap)
-	expect(t, cm, map[string]any{"data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.OCR_ADMIN_PORT": "9090"})
+	expect(t, cm, map[string]any{"data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.OCR_ADMIN_PORT": "9090", "data.OCR_JOBS": "false"})
 	ann := at(t, dep, "spec.template.metadata.annotations").(map[string]any)
 	if hash := ann["readocr.dev/config-hash"]; hash == nil || hash == "" {
 		t.Error("pod template lacks the config hash annotation")

@@ -29,9 +29,10 @@ import (
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 )
 
-// maxImageBytes is the size budget of the image with the eng model (60 MB; 42 MB before PDF
-// support added PDFium's WebAssembly module, 5.8 MB, and pdfcpu).
-const maxImageBytes = 60_000_000
+// maxImageBytes is the size budget of the image with the eng model (70 MB; 42 MB before PDF
+// support added PDFium's WebAssembly module, 5.8 MB, and pdfcpu; 56 MB before jobs added
+// the embedded JetStream server, 10 MB).
+const maxImageBytes = 70_000_000
 
 func docker(t *testing.T, args ...string) string {
 	t.Helper()
