@@ -35,6 +35,7 @@ func TestHostileInputs(t *testing.T) {
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	cmd := exec.Command(bin, append(hostile.Flags(target), "--port", port, "--admin-port", "0")...)
+	cmd.Env = append(os.Environ(), "OCR_DATA_DIR="+t.TempDir())
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -58,7 +58,13 @@ func startNative(log *slog.Logger, bin string, args ...string) (target, error) {
 		t.admin = "http://127.0.0.1:" + admin
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = os.Environ()
+	// Its own jobs directory: the embedded broker's is locked by the process using it (builds
+	// before jobs ignore the variable).
+	dataDir, err := os.MkdirTemp("", "ocrbench-jobs-*")
+	if err != nil {
+		return target{}, err
+	}
+	cmd.Env = append(os.Environ(), "OCR_DATA_DIR="+dataDir)
 	logFile, err := os.CreateTemp("", "ocrbench-service-*.log")
 	if err != nil {
 		return target{}, err
@@ -76,6 +82,7 @@ func startNative(log *slog.Logger, bin string, args ...string) (target, error) {
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
 			logFile.Close()
+			os.RemoveAll(dataDir)
 		})
 	}
 	if _, err = waitReady(t.base); err != nil {

@@ -37,6 +37,12 @@ func runWorst(log *slog.Logger, bin string) (*worstReport, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, append(hostile.Flags(t), "--port", port, "--admin-port", "0")...)
+	dataDir, err := os.MkdirTemp("", "ocrbench-jobs-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dataDir)
+	cmd.Env = append(os.Environ(), "OCR_DATA_DIR="+dataDir)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -62,6 +63,24 @@ type Broker struct {
 	data    jetstream.ObjectStore
 	log     *slog.Logger
 	cfg     Config
+	lock    *os.File // the data directory's, held while the embedded server runs
+}
+
+// lockDir takes the data directory for this process: two JetStream servers writing the same
+// files would corrupt them.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("jobs data directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "readocr.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("jobs data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("jobs data directory %s is in use by another readocr: give each its own --data-dir, or --jobs=false", dir)
+	}
+	return f, nil
 }
 
 // Open starts the embedded server (or connects to cfg.NATSURL) and makes the stream, its
@@ -74,16 +93,23 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 	}
 	url := cfg.NATSURL
 	if url == "" {
+		lock, err := lockDir(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		b.lock = lock
 		ns, err := server.NewServer(&server.Options{
 			ServerName: "readocr-embedded", DontListen: true, JetStream: true, StoreDir: cfg.DataDir,
 			NoSigs: true, NoLog: true,
 		})
 		if err != nil {
+			lock.Close()
 			return nil, fmt.Errorf("embedded NATS server: %w", err)
 		}
 		ns.Start()
 		if !ns.ReadyForConnections(10 * time.Second) {
 			ns.Shutdown()
+			lock.Close()
 			return nil, errors.New("embedded NATS server did not start in 10 s")
 		}
 		b.ns = ns
@@ -171,6 +197,9 @@ func (b *Broker) Close() {
 	if b.ns != nil {
 		b.ns.Shutdown()
 		b.ns.WaitForShutdown()
+	}
+	if b.lock != nil {
+		b.lock.Close() // releases the lock
 	}
 }
 
