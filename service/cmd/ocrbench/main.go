@@ -42,6 +42,7 @@ func main() {
 	out := flag.String("out", "", "also write the Markdown report here")
 	img := flag.String("image", "", "also measure this container image (docker)")
 	docs := flag.Bool("documents", false, "measure documents (PDF fan-out, baselines, a 50-page PDF)")
+	withJobs := flag.Bool("jobs", false, "measure jobs against synchronous requests (throughput, queueing overhead)")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	fail := func(what string, err error) {
@@ -98,6 +99,12 @@ func main() {
 		log.Info("mode: documents")
 		if rep.docs, err = runDocuments(log, *server, images, rep.service.perSecond()); err != nil {
 			fail("documents", err)
+		}
+	}
+	if *withJobs {
+		log.Info("mode: jobs")
+		if rep.jobs, err = runJobs(log, native, images, *n, *conc); err != nil {
+			fail("jobs", err)
 		}
 	}
 	// Memory comes last, so that the throughput modes above ran back to back.

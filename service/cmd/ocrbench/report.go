@@ -42,6 +42,7 @@ type report struct {
 	soak           []soakRow
 	worst          *worstReport
 	docs           *docReport
+	jobs           *jobsReport
 }
 
 func (rep report) render() string {
@@ -80,6 +81,9 @@ func (rep report) render() string {
 	}
 	if rep.docs != nil {
 		rep.docs.render(&b)
+	}
+	if rep.jobs != nil {
+		rep.jobs.render(&b)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")

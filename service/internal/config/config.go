@@ -108,7 +108,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.DurationVar(&j.TTL, "job-ttl", e.duration("OCR_JOB_TTL", j.TTL), "how long a finished job and its result are kept [$OCR_JOB_TTL]")
 	fs.IntVar(&j.MaxQueued, "max-queued-jobs", e.int("OCR_MAX_QUEUED_JOBS", j.MaxQueued), "jobs that may wait; more get 429 [$OCR_MAX_QUEUED_JOBS]")
 	fs.DurationVar(&j.Timeout, "job-timeout", e.duration("OCR_JOB_TIMEOUT", j.Timeout), "time limit of one job [$OCR_JOB_TIMEOUT]")
-	fs.IntVar(&j.Concurrency, "job-concurrency", e.int("OCR_JOB_CONCURRENCY", 0), "jobs this process runs at once; default: workers [$OCR_JOB_CONCURRENCY]")
+	fs.IntVar(&j.Concurrency, "job-concurrency", e.int("OCR_JOB_CONCURRENCY", 0), "jobs this process runs at once; default: 2 x workers [$OCR_JOB_CONCURRENCY]")
 	fs.DurationVar(&j.AckWait, "job-ack-wait", e.duration("OCR_JOB_ACK_WAIT", j.AckWait), "a worker silent this long is taken for dead and its job given to another [$OCR_JOB_ACK_WAIT]")
 	fs.IntVar(&j.MaxDeliver, "job-max-deliver", e.int("OCR_JOB_MAX_DELIVER", j.MaxDeliver), "times a job is given to a worker before it fails as worker_lost [$OCR_JOB_MAX_DELIVER]")
 	fs.StringVar(&j.WebhookSecret, "webhook-secret", e.str("OCR_WEBHOOK_SECRET", ""), "key that signs job callbacks (HMAC-SHA256); callbacks are refused without one [$OCR_WEBHOOK_SECRET]")
@@ -148,7 +148,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	o.NoPDF = !pdf
 	f.MaxBytes = h.MaxImageBytes
 	if j.Concurrency == 0 {
-		j.Concurrency = o.Workers
+		// Twice the workers: while a job stores its result and takes the next, another job's
+		// page keeps the worker busy.
+		j.Concurrency = 2 * o.Workers
 	}
 	return c, c.validate()
 }

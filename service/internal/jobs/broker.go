@@ -45,12 +45,16 @@ type Config struct {
 	Concurrency    int           // jobs this process runs at once (role worker or all)
 	WebhookSecret  string        // signs callbacks; callbacks are refused without one
 	WebhookRetries int           // deliveries of a callback the receiver does not take (2xx)
+	// Inputs up to MaxInline bytes travel in the stream's message, and results up to twice that
+	// in the key-value bucket (one direct read each); larger ones go to the object store, in
+	// chunks. NATS's largest message is 1 MiB by default (an input is base64 in the JSON).
+	MaxInline int
 }
 
 // DefaultConfig is the configuration unless flags say otherwise.
 func DefaultConfig() Config {
 	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
-		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6}
+		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6, MaxInline: 256 << 10}
 }
 
 // Broker is the connection to JetStream, and the embedded server when there is one.

@@ -64,8 +64,9 @@ type Error struct {
 // record is what the key-value bucket keeps: the job and what is not shown.
 type record struct {
 	Job
-	ContentType string `json:"content_type,omitempty"`
-	Callback    bool   `json:"callback,omitempty"`
+	ContentType  string `json:"content_type,omitempty"`
+	Callback     bool   `json:"callback,omitempty"`
+	ResultObject bool   `json:"result_object,omitempty"` // the result is in the object store, not the bucket
 }
 
 // request is the message on the stream: the input without its bytes (in the object store).
@@ -80,6 +81,9 @@ type request struct {
 	Pages       string `json:"pages,omitempty"`
 	PDFText     string `json:"pdf_text,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
+	// The input: in the message when small (no other round trip), else in the object store.
+	Image       []byte `json:"image,omitempty"`
+	InputObject bool   `json:"input_object,omitempty"`
 }
 
 // Submission is what POST /jobs takes: the input of /read_ocr and the job's own options.
@@ -151,30 +155,36 @@ func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 }
 
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
-	if n, err := j.b.Queued(ctx); err != nil {
-		return Job{}, j.unavailable(err)
-	} else if n >= uint64(j.b.cfg.MaxQueued) {
-		return Job{}, failure.Detail(ErrBacklog, "the jobs' backlog is full (%d jobs): retry later", n)
-	}
 	in := s.Input
+	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Lang: in.Lang, Config: in.Config,
+		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, CallbackURL: s.CallbackURL}
+	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
-		if _, err := j.b.data.PutBytes(ctx, inputName(id), in.Image); err != nil {
-			return Job{}, j.unavailable(err)
+		if len(in.Image) <= j.b.cfg.MaxInline {
+			req.Image = in.Image
+		} else {
+			if _, err := j.b.data.PutBytes(ctx, inputName(id), in.Image); err != nil {
+				return Job{}, j.unavailable(err)
+			}
+			req.InputObject = true
 		}
 	}
 	rec := record{Job: Job{ID: id, Status: Queued, CreatedAt: time.Now().UTC()}, Callback: s.CallbackURL != ""}
 	if err := j.create(ctx, rec); err != nil {
-		j.b.data.Delete(context.WithoutCancel(ctx), inputName(id))
+		if req.InputObject {
+			j.b.data.Delete(bg, inputName(id))
+		}
 		return Job{}, err
 	}
-	msg, _ := json.Marshal(request{ID: id, URL: in.URL.String(), Source: in.Source, Lang: in.Lang, Config: in.Config,
-		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, CallbackURL: s.CallbackURL})
+	msg, _ := json.Marshal(req)
+	// The stream's bound (DiscardNew) refuses a job over --max-queued-jobs.
 	if _, err := j.b.js.Publish(ctx, subject, msg, jetstream.WithMsgID(id)); err != nil {
-		bg := context.WithoutCancel(ctx)
-		j.b.data.Delete(bg, inputName(id))
+		if req.InputObject {
+			j.b.data.Delete(bg, inputName(id))
+		}
 		j.b.records.Delete(bg, id)
 		if strings.Contains(err.Error(), "maximum messages exceeded") {
-			return Job{}, ErrBacklog
+			return Job{}, failure.Detail(ErrBacklog, "the jobs' backlog is full (%d jobs): retry later", j.b.cfg.MaxQueued)
 		}
 		return Job{}, j.unavailable(err)
 	}
@@ -203,12 +213,9 @@ func (j *Jobs) Result(ctx context.Context, id string) ([]byte, string, error) {
 	default:
 		return nil, "", failure.Detail(ErrNotDone, "the job is %s (%d of %d pages done)", rec.Status, rec.Progress.PagesDone, rec.Progress.PagesTotal)
 	}
-	body, err := j.b.data.GetBytes(ctx, resultName(id))
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, "", ErrNotFound
-	}
+	body, err := j.b.getResult(ctx, id, rec.ResultObject)
 	if err != nil {
-		return nil, "", j.unavailable(err)
+		return nil, "", err
 	}
 	return body, rec.ContentType, nil
 }
@@ -222,7 +229,7 @@ func (j *Jobs) Cancel(ctx context.Context, id string) (job Job, deleted bool, er
 			return Job{}, false, err
 		}
 		if rec.Status.Done() {
-			j.b.data.Delete(ctx, resultName(id))
+			j.b.deleteResult(ctx, id, rec.ResultObject)
 			if err := j.b.records.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
 				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 					continue // changed meanwhile
@@ -240,7 +247,9 @@ func (j *Jobs) Cancel(ctx context.Context, id string) (job Job, deleted bool, er
 		} else if err != nil {
 			return Job{}, false, err
 		}
-		j.b.data.Delete(ctx, inputName(id))
+		j.b.data.Delete(ctx, inputName(id)) // if it was there
+		// Tell the runner that has it, if one does (it also finds out when it next writes).
+		j.b.nc.Publish(cancelSubject+id, nil)
 		return rec.view(), false, nil
 	}
 }
@@ -253,6 +262,54 @@ func (r record) view() Job {
 
 func inputName(id string) string  { return id + "/input" }
 func resultName(id string) string { return id + "/result" }
+func resultKey(id string) string  { return "result." + id }
+
+// cancelSubject+id tells the runners that a job was canceled (core NATS, not stored: a runner
+// that misses it finds out at its next write to the record).
+const cancelSubject = "readocr.cancel."
+
+// putResult stores a job's result: in the bucket when small, else in the object store
+// (object is true).
+func (b *Broker) putResult(ctx context.Context, id string, body []byte) (object bool, err error) {
+	if len(body) <= 2*b.cfg.MaxInline {
+		_, err = b.records.Put(ctx, resultKey(id), body)
+	} else {
+		object = true
+		_, err = b.data.PutBytes(ctx, resultName(id), body)
+	}
+	if err != nil {
+		return object, unavailable(err)
+	}
+	return object, nil
+}
+
+func (b *Broker) getResult(ctx context.Context, id string, object bool) ([]byte, error) {
+	var body []byte
+	var err error
+	if object {
+		body, err = b.data.GetBytes(ctx, resultName(id))
+	} else {
+		var e jetstream.KeyValueEntry
+		if e, err = b.records.Get(ctx, resultKey(id)); err == nil {
+			body = e.Value()
+		}
+	}
+	if errors.Is(err, jetstream.ErrObjectNotFound) || errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return body, nil
+}
+
+func (b *Broker) deleteResult(ctx context.Context, id string, object bool) {
+	if object {
+		b.data.Delete(ctx, resultName(id))
+	} else {
+		b.records.Purge(ctx, resultKey(id))
+	}
+}
 
 // validID keeps user input out of subjects and keys: rand.Text's alphabet only.
 func validID(id string) bool {

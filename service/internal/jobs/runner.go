@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type Runner struct {
 	running    sync.WaitGroup
 	webhooks   sync.WaitGroup
 	advisories *nats.Subscription
+	cancels    *nats.Subscription
+
+	mu   sync.Mutex
+	jobs map[string]context.CancelCauseFunc // the jobs this runner runs, to cancel them
 }
 
 // errCanceled is a job's context's cause when DELETE /jobs/{id} cancels it.
@@ -42,7 +47,7 @@ var errCanceled = errors.New("the job was canceled")
 
 // NewRunner returns a runner; Start starts it.
 func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
-	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher}
+	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]context.CancelCauseFunc{}}
 }
 
 // Start starts taking jobs, and listening for jobs that ran out of deliveries.
@@ -53,6 +58,12 @@ func (r *Runner) Start() error {
 	}
 	// A queue group: one process handles each advisory.
 	r.advisories, err = r.b.nc.QueueSubscribe(maxDeliveriesSubject, "readocr", r.onMaxDeliveries)
+	if err != nil {
+		return unavailable(err)
+	}
+	r.cancels, err = r.b.nc.Subscribe(cancelSubject+"*", func(m *nats.Msg) {
+		r.cancelJob(strings.TrimPrefix(m.Subject, cancelSubject))
+	})
 	if err != nil {
 		return unavailable(err)
 	}
@@ -86,6 +97,7 @@ func (r *Runner) Stop(ctx context.Context) {
 		<-done
 	}
 	r.advisories.Unsubscribe()
+	r.cancels.Unsubscribe()
 	waitTimeout(&r.webhooks, time.Second)
 }
 
@@ -125,7 +137,9 @@ func (r *Runner) run(msg jetstream.Msg) {
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
 		msg.Ack() // canceled, deleted or expired while queued
-		r.b.data.Delete(ctx, inputName(req.ID))
+		if req.InputObject {
+			r.b.data.Delete(ctx, inputName(req.ID))
+		}
 		return
 	}
 	if err != nil {
@@ -150,11 +164,18 @@ func (r *Runner) run(msg jetstream.Msg) {
 	defer cancel(nil)
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
 	defer cancelTimeout()
-	r.watchCancel(jobCtx, req.ID, cancel)
+	r.mu.Lock()
+	r.jobs[req.ID] = cancel
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.jobs, req.ID)
+		r.mu.Unlock()
+	}()
 	stopBeats := r.heartbeat(msg)
 	defer stopBeats()
 
-	p := &progress{b: r.b, rec: rec, rev: rev}
+	p := &progress{b: r.b, rec: rec, rev: rev, cancel: cancel}
 	body, contentType, err := r.read(jobCtx, req, p.update)
 	rec, rev = p.latest()
 	switch cause := context.Cause(jobCtx); {
@@ -174,12 +195,13 @@ func (r *Runner) run(msg jetstream.Msg) {
 	exp := now.Add(r.b.cfg.TTL)
 	rec.FinishedAt, rec.ExpiresAt = &now, &exp
 	if err == nil {
-		if _, perr := r.b.data.PutBytes(ctx, resultName(req.ID), body); perr != nil {
+		object, perr := r.b.putResult(ctx, req.ID, body)
+		if perr != nil {
 			log.Warn("storing the result: job given back", "err", perr)
 			msg.NakWithDelay(time.Second)
 			return
 		}
-		rec.Status, rec.ContentType = Succeeded, contentType
+		rec.Status, rec.ContentType, rec.ResultObject = Succeeded, contentType, object
 	} else {
 		rec.Status, rec.Error = Failed, &Error{Code: failure.CodeOf(err), Message: failure.MessageOf(err)}
 		if rec.Error.Code == failure.Internal {
@@ -189,11 +211,13 @@ func (r *Runner) run(msg jetstream.Msg) {
 	}
 	if _, err := updateRecord(ctx, r.b, rec, rev); err != nil {
 		// Canceled as it finished: the cancel wins.
-		r.b.data.Delete(ctx, resultName(req.ID))
+		r.b.deleteResult(ctx, req.ID, rec.ResultObject)
 		msg.Ack()
 		return
 	}
-	r.b.data.Delete(ctx, inputName(req.ID))
+	if req.InputObject {
+		r.b.data.Delete(ctx, inputName(req.ID))
+	}
 	msg.DoubleAck(ctx)
 	log.Info("job finished", "status", rec.Status, "pages", rec.Progress.PagesTotal,
 		"took_ms", now.Sub(started).Milliseconds())
@@ -205,15 +229,16 @@ func (r *Runner) run(msg jetstream.Msg) {
 // read runs the pipeline on the job's input, holding its memory as a request does.
 func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, error) {
 	in := pipeline.Input{Source: req.Source, Lang: req.Lang, Config: req.Config, Format: req.Format, Layout: req.Layout,
-		Pages: req.Pages, PDFText: req.PDFText, Background: true, Progress: onPage}
-	var size int64
-	if req.URL != "" {
+		Pages: req.Pages, PDFText: req.PDFText, Background: true, Progress: onPage, Image: req.Image}
+	size := int64(len(req.Image))
+	switch {
+	case req.URL != "":
 		u, err := fetch.ParseURL(req.URL)
 		if err != nil {
 			return nil, "", err
 		}
 		in.URL = u
-	} else {
+	case req.InputObject:
 		info, err := r.b.data.GetInfo(ctx, inputName(req.ID))
 		if err != nil {
 			return nil, "", unavailable(err)
@@ -225,7 +250,7 @@ func (r *Runner) read(ctx context.Context, req request, onPage func(done, total 
 	if err != nil {
 		return nil, "", err
 	}
-	if req.URL == "" {
+	if req.InputObject {
 		if in.Image, err = r.b.data.GetBytes(ctx, inputName(req.ID)); err != nil {
 			return nil, "", unavailable(err)
 		}
@@ -248,26 +273,14 @@ func retryable(err error) bool {
 	return false
 }
 
-// watchCancel cancels ctx when the job's record says canceled or is deleted.
-func (r *Runner) watchCancel(ctx context.Context, id string, cancel context.CancelCauseFunc) {
-	w, err := r.b.records.Watch(ctx, id, jetstream.UpdatesOnly())
-	if err != nil {
-		r.b.log.Warn("watching a job for cancellation", "job", id, "err", err)
-		return
+// cancelJob stops a job this runner is running (DELETE /jobs/{id}).
+func (r *Runner) cancelJob(id string) {
+	r.mu.Lock()
+	cancel := r.jobs[id]
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel(errCanceled)
 	}
-	go func() {
-		defer w.Stop()
-		for e := range w.Updates() {
-			if e == nil {
-				continue
-			}
-			var rec record
-			if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &rec) == nil && rec.Status == Canceled {
-				cancel(errCanceled)
-				return
-			}
-		}
-	}()
 }
 
 // heartbeat tells JetStream the job is still running, three times per ack wait, so that a
@@ -289,20 +302,29 @@ func (r *Runner) heartbeat(msg jetstream.Msg) (stop func()) {
 	return func() { close(done) }
 }
 
-// progress writes the pages done into the job's record as they finish.
+// progress writes the pages done into the job's record as they finish (a single page's
+// record is written when it ends). A write that finds the record changed finds a cancel.
 type progress struct {
-	mu  sync.Mutex
-	b   *Broker
-	rec record
-	rev uint64
+	mu     sync.Mutex
+	b      *Broker
+	rec    record
+	rev    uint64
+	cancel context.CancelCauseFunc
 }
 
 func (p *progress) update(done, total int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.rec.Progress = Progress{PagesDone: done, PagesTotal: total}
-	if rev, err := updateRecord(context.Background(), p.b, p.rec, p.rev); err == nil {
+	if total <= 1 {
+		return
+	}
+	rev, err := updateRecord(context.Background(), p.b, p.rec, p.rev)
+	switch {
+	case err == nil:
 		p.rev = rev
+	case errors.Is(err, errChanged), errors.Is(err, ErrNotFound):
+		p.cancel(errCanceled)
 	}
 }
 
@@ -349,7 +371,9 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 	if _, err := updateRecord(ctx, r.b, rec, rev); err != nil {
 		return
 	}
-	r.b.data.Delete(ctx, inputName(req.ID))
+	if req.InputObject {
+		r.b.data.Delete(ctx, inputName(req.ID))
+	}
 	r.b.log.Warn("job failed: its workers died", "job", req.ID, "deliveries", adv.Deliveries)
 	if req.CallbackURL != "" {
 		r.notify(req.CallbackURL, rec.Job)
