@@ -43,6 +43,8 @@ cp --parents -L "$interp" "$root/"
 for l in osd $langs; do cp "$td/$l.traineddata" "$root$td/"; done
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
 mkdir -p "$root/tmp" && chmod 1777 "$root/tmp"
+# /data: where a volume keeps jobs (OCR_DATA_DIR=/data); a new named volume takes this owner.
+mkdir -p "$root/data" && chown 65532:65532 "$root/data" && chmod 0700 "$root/data"
 echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/sbin/nologin' >"$root/etc/passwd"
 echo 'nonroot:x:65532:' >"$root/etc/group"
 echo "image-rootfs: $(find "$root" -type f | wc -l) files, $(du -sh "$root" | cut -f1)"

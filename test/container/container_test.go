@@ -232,4 +232,50 @@ func TestImage(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"stopped"`) {
 		t.Errorf("no clean stop in the log:\n%s", logs)
 	}
+
+	// Jobs on a volume at /data (OCR_DATA_DIR), as the README says: a job queued and done in
+	// one container is still there in the next, which the non-root user can write.
+	vol := "readocr-test-jobs-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", vol).Run() })
+	withVol := []string{"-v", vol + ":/data", "-e", "OCR_DATA_DIR=/data"}
+	c1, _ := start(t, img, withVol...)
+	resp, err = http.Post(c1.base+"/jobs", "application/json", strings.NewReader(`{"image":"`+base64.StdEncoding.EncodeToString(page.Bytes)+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var job struct{ ID, Status string }
+	json.NewDecoder(resp.Body).Decode(&job)
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("POST /jobs: %d", resp.StatusCode)
+	}
+	jobStatus := func(base string) string {
+		r, err := http.Get(base + "/jobs/" + job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Body.Close()
+		json.NewDecoder(r.Body).Decode(&job)
+		return job.Status
+	}
+	for deadline := time.Now().Add(time.Minute); jobStatus(c1.base) != "succeeded"; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("job %s: %s", job.ID, job.Status)
+		}
+	}
+	docker(t, "rm", "-f", c1.id)
+	c2, _ := start(t, img, withVol...)
+	if st := jobStatus(c2.base); st != "succeeded" {
+		t.Fatalf("after a new container on the same volume, job %s: %q", job.ID, st)
+	}
+	r, err := http.Get(c2.base + "/jobs/" + job.ID + "/result")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct{ Text string }
+	json.NewDecoder(r.Body).Decode(&res)
+	r.Body.Close()
+	if testimages.Normalize(res.Text) != want {
+		t.Errorf("the job's result in the next container: %q", res.Text)
+	}
 }
