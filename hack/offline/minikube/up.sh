@@ -14,6 +14,16 @@ source "$(dirname "$0")/env.sh"
 # nameserver is off the machine: CoreDNS then forwards to this host's own address, where nothing
 # listens, so no DNS query leaves (127.0.0.1 would be CoreDNS itself: its loop check aborts).
 echo "nameserver ${NODE_IP:?no default route}" >"$MK/resolv.conf"
+# With the none driver the cluster's certificates live on the host, in /var/lib/minikube/certs,
+# and kubeadm keeps those it finds. Left by a cluster of another minikube home (another user's
+# ~/.minikube, or one never deleted before a reboot), they are signed by another CA and kubeadm
+# stops ("certificate apiserver-kubelet-client not signed by CA"): remove them unless they are
+# this home's.
+certs=/var/lib/minikube/certs
+if [ -f "$certs/ca.crt" ] && ! cmp -s "$certs/ca.crt" "$HOME/.minikube/ca.crt"; then
+  log "removing $certs: left by a cluster with another CA"
+  rm -rf "$certs"
+fi
 start=$(date +%s)
 mk start --driver=none --container-runtime=containerd --kubernetes-version="$KUBERNETES_VERSION" \
   --extra-config=kubelet.resolv-conf="$MK/resolv.conf" "$@" >"$LOGS/minikube-start.log" 2>&1 ||
