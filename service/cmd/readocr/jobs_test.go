@@ -76,15 +76,21 @@ func getJSON(t *testing.T, url string, v any) int {
 }
 
 // Two real processes share an external JetStream server (loopback). The one running a job is
-// killed with SIGKILL in the middle of its document: the other takes the job after the ack
-// wait and finishes it, once, with the text /read_ocr gives.
-func TestKilledProcessJobIsRedelivered(t *testing.T) {
+// stopped in the middle of its document, either as Kubernetes deletes a pod (SIGTERM: it gives
+// the job back when its shutdown time is up) or killed outright (SIGKILL: JetStream redelivers
+// after the ack wait). The other finishes the job, once, with the text /read_ocr gives.
+func TestStoppedProcessJobIsRedelivered(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "readocr")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("SIGKILL", func(t *testing.T) { jobRedelivered(t, bin, syscall.SIGKILL) })
+	t.Run("SIGTERM", func(t *testing.T) { jobRedelivered(t, bin, syscall.SIGTERM) })
+}
+
+func jobRedelivered(t *testing.T, bin string, sig syscall.Signal) {
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +100,13 @@ func TestKilledProcessJobIsRedelivered(t *testing.T) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("nats-server did not start")
 	}
-	args := []string{"--workers", "2", "--nats-url", ns.ClientURL(), "--job-ack-wait", "2s", "--job-concurrency", "1"}
+	// The ack wait is longer than the whole test's wait for the given-back job: after SIGTERM
+	// the job must come back at once, not when JetStream gives up on the process.
+	args := []string{"--workers", "2", "--nats-url", ns.ClientURL(), "--job-ack-wait", "2s", "--job-concurrency", "1",
+		"--shutdown-timeout", "100ms"}
+	if sig == syscall.SIGTERM {
+		args[5] = "2m"
+	}
 	procs := []*process{startBinary(t, bin, args...), startBinary(t, bin, args...)}
 
 	img, err := testdocs.Decode(testimages.Get(t, "phototest.tif").Bytes)
@@ -139,11 +151,21 @@ func TestKilledProcessJobIsRedelivered(t *testing.T) {
 	if !strings.Contains(victim.out.String(), `"msg":"job started","job":"`+job.ID) {
 		victim, survivor = survivor, victim
 	}
-	victim.cmd.Process.Signal(syscall.SIGKILL)
+	signalled := time.Now()
+	victim.cmd.Process.Signal(sig)
 	victim.cmd.Wait()
-	t.Logf("killed the process running the job at page %d of %d", job.Progress.PagesDone, job.Progress.PagesTotal)
+	t.Logf("%v: the process running the job at page %d of %d exited in %v", sig, job.Progress.PagesDone, job.Progress.PagesTotal,
+		time.Since(signalled).Round(time.Millisecond))
+	if sig == syscall.SIGTERM {
+		if !strings.Contains(victim.out.String(), `"msg":"job given back","job":"`+job.ID) {
+			t.Errorf("no job given back in the stopped process's log:\n%s", tail(victim.out.String(), 5))
+		}
+		deadline = time.Now().Add(time.Minute) // well inside the 2-minute ack wait
+	} else {
+		deadline = time.Now().Add(2 * time.Minute)
+	}
 
-	for deadline = time.Now().Add(2 * time.Minute); job.Status != "succeeded"; time.Sleep(50 * time.Millisecond) {
+	for ; job.Status != "succeeded"; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) || job.Status == "failed" {
 			t.Fatalf("after the kill: %+v", job)
 		}
@@ -166,6 +188,11 @@ func TestKilledProcessJobIsRedelivered(t *testing.T) {
 		t.Errorf("the survivor finished the job %d times", n)
 	}
 	if strings.Contains(victim.out.String(), `"msg":"job finished"`) {
-		t.Error("the killed process finished the job")
+		t.Error("the stopped process finished the job")
 	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }

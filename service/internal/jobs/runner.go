@@ -33,7 +33,6 @@ type Runner struct {
 	stopJobs   context.CancelCauseFunc
 	jobsCtx    context.Context
 	taking     sync.WaitGroup
-	running    sync.WaitGroup
 	webhooks   sync.WaitGroup
 	advisories *nats.Subscription
 	cancels    *nats.Subscription
@@ -87,9 +86,9 @@ func (r *Runner) Stop(ctx context.Context) {
 		return
 	}
 	r.stopTaking()
-	r.taking.Wait()
+	// The goroutines that take jobs also run them: waiting for them is waiting for the jobs.
 	done := make(chan struct{})
-	go func() { r.running.Wait(); close(done) }()
+	go func() { r.taking.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
@@ -116,9 +115,7 @@ func (r *Runner) take(ctx context.Context, cons jetstream.Consumer) {
 			continue
 		}
 		for msg := range batch.Messages() {
-			r.running.Add(1)
 			r.run(msg)
-			r.running.Done()
 		}
 		cancel()
 	}
