@@ -103,6 +103,7 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.BoolVar(&s.Jobs, "jobs", e.bool("OCR_JOBS", s.Jobs), "serve POST /jobs (asynchronous OCR on NATS JetStream) [$OCR_JOBS]")
 	fs.StringVar(&s.Role, "role", e.str("OCR_ROLE", s.Role), "all; api: queues jobs and runs none; worker: runs jobs (both need --nats-url) [$OCR_ROLE]")
 	fs.StringVar(&j.NATSURL, "nats-url", e.str("OCR_NATS_URL", ""), "NATS cluster for jobs, e.g. nats://nats:4222; default: a JetStream server embedded in this process [$OCR_NATS_URL]")
+	fs.DurationVar(&j.NATSWait, "nats-wait", e.duration("OCR_NATS_WAIT", j.NATSWait), "how long to wait at start for --nats-url to answer (NATS may start with readocr) [$OCR_NATS_WAIT]")
 	fs.IntVar(&j.Replicas, "nats-replicas", e.int("OCR_NATS_REPLICAS", 1), "copies JetStream keeps of each job (3 on a 3-server cluster) [$OCR_NATS_REPLICAS]")
 	fs.StringVar(&j.DataDir, "data-dir", e.str("OCR_DATA_DIR", j.DataDir), "where the embedded JetStream server keeps jobs (survives a restart) [$OCR_DATA_DIR]")
 	fs.DurationVar(&j.TTL, "job-ttl", e.duration("OCR_JOB_TTL", j.TTL), "how long a finished job and its result are kept [$OCR_JOB_TTL]")

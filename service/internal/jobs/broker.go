@@ -35,6 +35,7 @@ const (
 // Config is how jobs are kept and run.
 type Config struct {
 	NATSURL        string        // an external NATS cluster; "": embedded
+	NATSWait       time.Duration // how long to wait at start for an external cluster to answer
 	Replicas       int           // copies of each job in an external cluster (3 for a 3-server one)
 	DataDir        string        // the embedded server's storage
 	TTL            time.Duration // how long a finished job and its result are kept
@@ -54,7 +55,7 @@ type Config struct {
 // DefaultConfig is the configuration unless flags say otherwise.
 func DefaultConfig() Config {
 	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
-		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6, MaxInline: 256 << 10}
+		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6, MaxInline: 256 << 10, NATSWait: time.Minute}
 }
 
 // Broker is the connection to JetStream, and the embedded server when there is one.
@@ -118,26 +119,56 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
 		}
 		b.ns = ns
 		opts = append(opts, nats.InProcessServer(ns))
-	} else {
-		// The first connection must work: a wrong URL is an error at start, not a silent retry.
-		opts = append(opts, nats.RetryOnFailedConnect(false))
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("connecting to NATS: %w", err)
-	}
-	b.nc = nc
-	if err := b.setUp(ctx); err != nil {
-		b.Close()
+		nc, err := nats.Connect(url, opts...)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("connecting to NATS: %w", err)
+		}
+		b.nc = nc
+		if err := b.setUp(ctx); err != nil {
+			b.Close()
+			return nil, err
+		}
+	} else if err := b.connect(ctx, url, opts); err != nil {
 		return nil, err
 	}
 	where := "embedded, " + cfg.DataDir
 	if b.ns == nil {
-		where = nc.ConnectedUrlRedacted()
+		where = b.nc.ConnectedUrlRedacted()
 	}
 	log.Info("jobs broker ready", "nats", where, "ttl", cfg.TTL.String(), "max_queued", cfg.MaxQueued)
 	return b, nil
+}
+
+// connect reaches an external cluster and sets the stream up, retrying for cfg.NATSWait: in
+// Kubernetes, NATS and readocr start together, and a cluster elects its JetStream leaders
+// after its servers answer. A wrong URL is still an error at start, after that wait.
+func (b *Broker) connect(ctx context.Context, url string, opts []nats.Option) error {
+	deadline := time.Now().Add(b.cfg.NATSWait)
+	for attempt := 1; ; attempt++ {
+		nc, err := nats.Connect(url, append(opts, nats.RetryOnFailedConnect(false))...)
+		if err == nil {
+			b.nc = nc
+			setCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err = b.setUp(setCtx)
+			cancel()
+			if err == nil {
+				return nil
+			}
+			nc.Close()
+			b.nc = nil
+		} else {
+			err = fmt.Errorf("connecting to NATS: %w", err)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%w (waited %v)", err, b.cfg.NATSWait)
+		}
+		b.log.Warn("waiting for NATS", "url", url, "attempt", attempt, "err", err.Error())
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 func (b *Broker) setUp(ctx context.Context) error {

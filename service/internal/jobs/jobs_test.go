@@ -1,12 +1,17 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // The signature a receiver computes with openssl:
@@ -48,5 +53,48 @@ func TestValidID(t *testing.T) {
 		if validID(id) != ok {
 			t.Errorf("validID(%q) = %v", id, !ok)
 		}
+	}
+}
+
+// In Kubernetes NATS and readocr start together: Open waits for a server that comes up after it
+// (logging each attempt), and still fails, after --nats-wait, on a URL nothing answers.
+func TestOpenWaitsForTheServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	cfg := DefaultConfig()
+	cfg.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
+	cfg.NATSWait = time.Second
+	start := time.Now()
+	if _, err := Open(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "waited 1s") {
+		t.Fatalf("nothing listening: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %v, want about --nats-wait", d)
+	}
+
+	cfg.NATSWait = time.Minute
+	go func() {
+		time.Sleep(3 * time.Second)
+		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		ns.Start()
+		t.Cleanup(ns.Shutdown)
+	}()
+	b, err := Open(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("server up after 3 s: %v", err)
+	}
+	b.Close()
+	if !strings.Contains(logs.String(), `"msg":"waiting for NATS"`) {
+		t.Errorf("no waiting line in the log:\n%s", logs.String())
 	}
 }
