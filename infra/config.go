@@ -27,6 +27,14 @@ type Config struct {
 	LogLevel     string
 	RenderDir    string // write YAML here instead of talking to a cluster (make manifests)
 	Namespace    string // "" = the provider's default namespace; manifests/ never carries one
+
+	// Jobs: worker pods run them, NATS JetStream holds them.
+	WorkerMinReplicas int    // the worker autoscaler's floor
+	WorkerMaxReplicas int    // and its ceiling
+	WorkerCPURequest  string // less than the API's: under contention, batch yields to requests
+	NATSReplicas      int    // 1, or 3 and more for a cluster that survives losing a server
+	NATSStorage       string // each NATS server's volume
+	KEDA              bool   // a KEDA ScaledObject scales the workers on queue depth (manifests/keda)
 }
 
 // Registry is where the release pipeline publishes the image (README, CI/CD); `make image`
@@ -57,6 +65,14 @@ func DefaultConfig(version string) Config {
 		MemLimit:     "768Mi",
 		LogLevel:     "info",
 		IngressClass: "nginx",
+		// One worker pod, two under load: with two API pods and their surge pod this fits
+		// beside the control plane. Requesting 100m, a busy worker gets a quarter of the CPU
+		// share of an API pod: asynchronous pages wait, synchronous ones do not.
+		WorkerMinReplicas: 1,
+		WorkerMaxReplicas: 2,
+		WorkerCPURequest:  "100m",
+		NATSReplicas:      1,
+		NATSStorage:       "1Gi",
 	}
 }
 
@@ -89,6 +105,12 @@ func loadConfig(ctx *pulumi.Context, version string) (Config, error) {
 	str("logLevel", &c.LogLevel)
 	str("renderDir", &c.RenderDir)
 	str("namespace", &c.Namespace)
+	num("workerMinReplicas", &c.WorkerMinReplicas)
+	num("workerMaxReplicas", &c.WorkerMaxReplicas)
+	str("workerCpuRequest", &c.WorkerCPURequest)
+	num("natsReplicas", &c.NATSReplicas)
+	str("natsStorage", &c.NATSStorage)
+	c.KEDA = cfg.GetBool("keda")
 	return c, c.validate()
 }
 
@@ -99,6 +121,13 @@ var imageRef = regexp.MustCompile(`^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-
 func (c Config) validate() error {
 	if c.MinReplicas < 1 || c.MaxReplicas < c.MinReplicas {
 		return fmt.Errorf("minReplicas (%d) must be at least 1 and at most maxReplicas (%d)", c.MinReplicas, c.MaxReplicas)
+	}
+	if c.WorkerMinReplicas < 1 || c.WorkerMaxReplicas < c.WorkerMinReplicas {
+		return fmt.Errorf("workerMinReplicas (%d) must be at least 1 and at most workerMaxReplicas (%d)", c.WorkerMinReplicas, c.WorkerMaxReplicas)
+	}
+	// JetStream needs a majority of its servers: 2 would stop on losing either one.
+	if c.NATSReplicas != 1 && (c.NATSReplicas < 3 || c.NATSReplicas%2 == 0) {
+		return fmt.Errorf("natsReplicas %d: want 1, or an odd number from 3 (JetStream needs a majority)", c.NATSReplicas)
 	}
 	switch c.ServiceType {
 	case "NodePort", "LoadBalancer", "ClusterIP":

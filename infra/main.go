@@ -74,6 +74,8 @@ func program(ctx *pulumi.Context, cfg Config) error {
 	}
 	ctx.Export("image", image)
 	ctx.Export("deployment", w.Deployment.Metadata.Name())
+	ctx.Export("workerDeployment", w.Worker.Metadata.Name())
+	ctx.Export("nats", pulumi.String(natsURL()))
 	ctx.Export("service", w.Service.Metadata.Name())
 	ctx.Export("nodePort", w.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort())
 	ctx.Export("url", serviceURL(w, cfg))

@@ -151,7 +151,10 @@ func TestWorkload(t *testing.T) {
 	})
 	// The grace period covers the pre-stop pause and the service's own shutdown timeout.
 	cm := rec.get(t, configMap)
-	expect(t, cm, map[string]any{"data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.OCR_ADMIN_PORT": "9090", "data.OCR_JOBS": "false"})
+	expect(t, cm, map[string]any{"data.OCR_SHUTDOWN_TIMEOUT": "20s", "data.OCR_ADMIN_PORT": "9090",
+		"data.OCR_JOBS": "true", "data.OCR_NATS_URL": "nats://readocr-nats:4222", "data.OCR_NATS_REPLICAS": "1"})
+	expect(t, dep, map[string]any{c + ".env.2.name": "OCR_ROLE", c + ".env.2.value": "api",
+		c + ".envFrom.1.secretRef.name": "readocr-webhook", c + ".envFrom.1.secretRef.optional": true})
 	ann := at(t, dep, "spec.template.metadata.annotations").(map[string]any)
 	if hash := ann["readocr.dev/config-hash"]; hash == nil || hash == "" {
 		t.Error("pod template lacks the config hash annotation")
@@ -193,27 +196,51 @@ func TestWorkload(t *testing.T) {
 			}
 		}
 	}
-	if n := len(rec.resources); n != 6 {
-		t.Errorf("%d resources, want 6 (no provider, no image build by default)", n)
+	// API: ConfigMap, ServiceAccount, Deployment, Service, PDB, HPA; workers: Deployment, PDB,
+	// HPA; NATS: ConfigMap, two Services, StatefulSet, PDB, NetworkPolicy.
+	if n := len(rec.resources); n != 15 {
+		t.Errorf("%d resources, want 15 (no provider, no image build, no KEDA by default)", n)
 	}
 }
 
-// Selectors must match the pod labels, and must not include the version (it changes).
+// Selectors must match their own pods and no other (the API's Service must not send requests
+// to workers or NATS), and must not include the version (it changes).
 func TestSelectorsMatchPods(t *testing.T) {
 	rec := render(t, DefaultConfig("0.1.0"))
-	dep := rec.get(t, deployment)
-	podLabels := at(t, dep, "spec.template.metadata.labels").(map[string]any)
-	for key, sel := range map[string]any{
-		"deployment": at(t, dep, "spec.selector.matchLabels"),
-		"service":    at(t, rec.get(t, service), "spec.selector"),
-		"pdb":        at(t, rec.get(t, pdb), "spec.selector.matchLabels"),
-	} {
-		for k, v := range sel.(map[string]any) {
-			if k == "app.kubernetes.io/version" {
-				t.Errorf("%s selects on the version", key)
+	pods := map[string]map[string]any{
+		"api":    at(t, rec.get(t, deployment), "spec.template.metadata.labels").(map[string]any),
+		"worker": at(t, rec.get(t, workerDeployment), "spec.template.metadata.labels").(map[string]any),
+		"nats":   at(t, rec.get(t, natsStatefulSet), "spec.template.metadata.labels").(map[string]any),
+	}
+	selects := func(sel, labels map[string]any) bool {
+		for k, v := range sel {
+			if labels[k] != v {
+				return false
 			}
-			if podLabels[k] != v {
-				t.Errorf("%s selector %s=%v does not match the pods (%v)", key, k, v, podLabels[k])
+		}
+		return true
+	}
+	for _, s := range []struct {
+		what, pods string
+		sel        any
+	}{
+		{"deployment", "api", at(t, rec.get(t, deployment), "spec.selector.matchLabels")},
+		{"service", "api", at(t, rec.get(t, service), "spec.selector")},
+		{"pdb", "api", at(t, rec.get(t, pdb), "spec.selector.matchLabels")},
+		{"worker deployment", "worker", at(t, rec.get(t, workerDeployment), "spec.selector.matchLabels")},
+		{"worker pdb", "worker", at(t, rec.get(t, "kubernetes:policy/v1:PodDisruptionBudget/readocr-worker"), "spec.selector.matchLabels")},
+		{"nats statefulset", "nats", at(t, rec.get(t, natsStatefulSet), "spec.selector.matchLabels")},
+		{"nats service", "nats", at(t, rec.get(t, "kubernetes:core/v1:Service/readocr-nats"), "spec.selector")},
+		{"nats headless service", "nats", at(t, rec.get(t, "kubernetes:core/v1:Service/readocr-nats-headless"), "spec.selector")},
+		{"nats network policy", "nats", at(t, rec.get(t, natsPolicy), "spec.podSelector.matchLabels")},
+	} {
+		sel := s.sel.(map[string]any)
+		if _, ok := sel["app.kubernetes.io/version"]; ok {
+			t.Errorf("%s selects on the version", s.what)
+		}
+		for kind, labels := range pods {
+			if got := selects(sel, labels); got != (kind == s.pods) {
+				t.Errorf("%s selects %s pods: %v, want %v", s.what, kind, got, kind == s.pods)
 			}
 		}
 	}
