@@ -6,8 +6,10 @@
 #    (hack/offline/minikube; cached in $HOME/.cache/readocr) and deleted afterwards
 #    (KEEP=1 leaves it up).
 # Then, as the README says: the image is built and `minikube image load`ed, and test/e2e runs
-# `kubectl apply -f manifests` (rollout, rolling update and pod deletion under load, the
-# autoscaler out and in, a page at the memory cap) and `pulumi up` of the minikube stack.
+# `kubectl apply -f manifests` (rollout, a job whose worker pod is deleted twice, rolling update
+# and pod deletion under load, the autoscaler out and in, a page at the memory cap, KEDA's
+# ScaledObject against KEDA's CRD) and `pulumi up` of the minikube stack. The NATS image is
+# pulled, or built from the Go module proxy where no registry answers (hack/nats-image.sh).
 # E2E_PULUMI=0 skips Pulumi. The Ansible playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -45,6 +47,14 @@ make -s image
 docker tag "$image" "$next" # a second version to roll out to
 minikube image load "$image"
 minikube image load "$next"
+nats=$(hack/nats-image.sh)
+ts "NATS: minikube image load $nats"
+minikube image load "$nats"
+# KEDA's ScaledObject CRD, from KEDA's module (its source; nothing is built), to check
+# manifests/keda against.
+keda=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+export E2E_KEDA_CRD=$keda/config/crd/bases/keda.sh_scaledobjects.yaml
+[ -f "$E2E_KEDA_CRD" ] || die "no ScaledObject CRD in KEDA $KEDA_VERSION's module"
 
 export E2E_IMAGE=$image E2E_NEXT_IMAGE=$next
 if [ "${E2E_PULUMI:-1}" = 1 ]; then

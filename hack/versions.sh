@@ -28,3 +28,6 @@ PULUMI_K8S_PROVIDER_REPORTS=4.25.0-dev.f47bc2d6
 
 # Tools for `make lint` outside Go (hack/tools/go.mod pins the Go ones).
 DOCKERFILELINT_VERSION=1.8.0
+
+# KEDA: manifests/keda is checked against this release's ScaledObject CRD (make e2e).
+KEDA_VERSION=v2.21.0

@@ -4,7 +4,9 @@
 //     `kubectl apply -f manifests`, `kubectl rollout status`, `minikube service readocr --url`),
 //     into a namespace that enforces the restricted Pod Security Standard; real pages through
 //     the URL; a rolling update and a pod deletion under load with no failed request; the
-//     autoscaler out under load and back in (replica counts logged); a page at the memory cap.
+//     autoscaler out under load and back in (replica counts logged); a page at the memory cap;
+//     a job through the Service whose worker pod is deleted mid-job, twice (SIGTERM, then
+//     SIGKILL), and which still succeeds once; KEDA's ScaledObject accepted by KEDA's CRD.
 //   - Pulumi: `pulumi up` with the committed minikube stack against minikube's kubeconfig, the
 //     same checks, a preview that shows no change, `pulumi destroy` that leaves nothing.
 //
@@ -165,6 +167,9 @@ func startLoad(base string, workers int, img testimages.Image, want string) *loa
 
 func (l *load) finish() { close(l.stop); l.wg.Wait() }
 
+// apiPods selects the API's pods (the Service's), not the workers or NATS.
+const apiPods = "app.kubernetes.io/instance=readocr"
+
 func replicas(t *testing.T, ns string) (ready, desired int) {
 	t.Helper()
 	out := kubectl(t, "get", "deploy/readocr", "-n", ns, "-o", "jsonpath={.status.readyReplicas} {.spec.replicas}")
@@ -204,6 +209,13 @@ func TestKubectlApply(t *testing.T) {
 	t.Logf("apply to %d ready pods: %v", 2, time.Since(began).Round(100*time.Millisecond))
 	url := serviceURL(t, ns)
 	checkPages(t, url)
+	// NATS's volume is a claim the cluster's provisioner bound, not an emptyDir.
+	if pvc := kubectl(t, "get", "pvc", "data-readocr-nats-0", "-n", ns, "-o", "jsonpath={.status.phase} {.spec.storageClassName}"); !strings.HasPrefix(pvc, "Bound ") {
+		t.Errorf("NATS's volume: %q, want Bound", pvc)
+	}
+
+	t.Run("a job survives the deletion of its worker pod", func(t *testing.T) { jobSurvivesWorkerDeletion(t, ns, url) })
+	t.Run("KEDA's ScaledObject fits KEDA's CRD", func(t *testing.T) { scaledObjectFitsCRD(t, ns) })
 
 	t.Run("rolling update and pod deletion under load", func(t *testing.T) {
 		if e.nextImage == "" {
@@ -215,7 +227,7 @@ func TestKubectlApply(t *testing.T) {
 		kubectl(t, "set", "image", "deploy/readocr", "-n", ns, "readocr="+e.nextImage)
 		kubectl(t, "rollout", "status", "deploy/readocr", "-n", ns, "--timeout=300s")
 		t.Logf("rolling update to %s under load: %v", e.nextImage, time.Since(rollStart).Round(100*time.Millisecond))
-		pod := kubectl(t, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=readocr", "-o", "jsonpath={.items[0].metadata.name}")
+		pod := kubectl(t, "get", "pods", "-n", ns, "-l", apiPods, "-o", "jsonpath={.items[0].metadata.name}")
 		kubectl(t, "delete", "pod", "-n", ns, pod)
 		waitReady(t, ns, 2, 2*time.Minute)
 		time.Sleep(3 * time.Second)
@@ -298,7 +310,7 @@ func TestKubectlApply(t *testing.T) {
 		if err != nil || status != 200 {
 			t.Errorf("page at the cap: %d %v %q", status, err, text)
 		}
-		restarts := kubectl(t, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/name=readocr",
+		restarts := kubectl(t, "get", "pods", "-n", ns, "-l", apiPods,
 			"-o", "jsonpath={range .items[*]}{.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.reason}{\"\\n\"}{end}")
 		for _, l := range strings.Split(restarts, "\n") {
 			if f := strings.Fields(l); len(f) > 0 && f[0] != "0" {
@@ -344,8 +356,12 @@ func TestPulumiUp(t *testing.T) {
 		t.Errorf("preview after up shows changes:\n%s", out)
 	}
 	pulumi("destroy", "--yes", "--skip-preview", "--suppress-progress")
-	if left := kubectl(t, "get", "all,configmap,serviceaccount,pdb,hpa,ingress", "-n", ns, "-l", "app.kubernetes.io/name=readocr", "-o", "name"); left != "" {
+	if left := kubectl(t, "get", "all,configmap,serviceaccount,pdb,hpa,ingress,networkpolicy", "-n", ns, "-l", "app.kubernetes.io/part-of=readocr", "-o", "name"); left != "" {
 		t.Errorf("left after pulumi destroy:\n%s", left)
+	}
+	// NATS's volume outlives the StatefulSet (Kubernetes' default retention): the jobs are data.
+	if left := kubectl(t, "get", "pvc", "-n", ns, "-o", "name"); left != "persistentvolumeclaim/data-readocr-nats-0" {
+		t.Errorf("volumes after pulumi destroy: %q, want NATS's, retained", left)
 	}
 	run(t, "pulumi", "stack", "rm", "e2e", "--yes", "--non-interactive")
 	t.Logf("pulumi path total: %v", time.Since(began).Round(100*time.Millisecond))
