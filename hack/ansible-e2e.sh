@@ -13,7 +13,8 @@ t0=$(date +%s)
 work=$(mktemp -d /tmp/readocr-ansible-e2e.XXXXXX)
 cleanup() {
   [ -n "${srv:-}" ] && kill "$srv" 2>/dev/null
-  [ -n "${KEEP:-}" ] || hack/offline/minikube/down.sh >/dev/null 2>&1 || true
+  # An absolute path: the trap runs after `cd ansible`.
+  [ -n "${KEEP:-}" ] || "$REPO_ROOT/hack/offline/minikube/down.sh" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,6 +29,8 @@ echo "nameserver ${NODE_IP:?}" >"$MK/resolv.conf"
 version=$(cat VERSION)
 make -s image
 docker save -o "$work/readocr.tar" "ghcr.io/readocr/readocr:$version"
+nats=$(hack/nats-image.sh) # this host cannot pull it: the playbook loads it from an archive
+docker save -o "$work/nats.tar" "$nats"
 
 log "kubectl and minikube on a local server, with their checksums"
 mkdir -p "$work/www"
@@ -58,6 +61,7 @@ json.dump({
                                              "--registries=MetricsServer=registry.k8s.io"]},
   "minikube_environment": env,
   "readocr_image_source": "archive", "readocr_image_archive": "$work/readocr.tar",
+  "readocr_extra_images": [{"image": "$nats", "archive": "$work/nats.tar"}],
   "readocr_namespace": "readocr-ansible",
 }, open(sys.argv[1], "w"), indent=1)
 PY
