@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
 )
 
 // The signature a receiver computes with openssl:
@@ -65,7 +66,7 @@ func TestOpenWaitsForTheServer(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	var logs bytes.Buffer
+	var logs syncbuffer.Buffer // the connection's callbacks log from their own goroutine
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	cfg := DefaultConfig()
 	cfg.NATSURL = fmt.Sprintf("nats://127.0.0.1:%d", port)
