@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 const (
@@ -183,4 +186,32 @@ func natsConf(t *testing.T, rec *recorder) string {
 	t.Helper()
 	s, _ := at(t, rec.get(t, natsConfigMap), "data").(map[string]any)["nats.conf"].(string)
 	return s
+}
+
+// nats-server itself reads the rendered configuration (its own parser, as the pod's server
+// does), one server and the production cluster of three.
+func TestNATSConfigParses(t *testing.T) {
+	t.Setenv("POD_NAME", "readocr-nats-1")
+	for stack, servers := range map[string]int{"minikube": 1, "production": 3} {
+		file := filepath.Join(t.TempDir(), "nats.conf")
+		os.WriteFile(file, []byte(natsConf(t, renderStack(t, stack, nil))), 0o644)
+		opts, err := server.ProcessConfigFile(file)
+		if err != nil {
+			t.Fatalf("%s: nats-server refuses its configuration: %v", stack, err)
+		}
+		if opts.ServerName != "readocr-nats-1" || !opts.JetStream || opts.StoreDir != "/data" || opts.HTTPPort != 8222 || opts.Port != 4222 {
+			t.Errorf("%s: %+v", stack, opts)
+		}
+		if servers == 1 && (opts.Cluster.Port != 0 || len(opts.Routes) != 0) {
+			t.Errorf("%s: a cluster of one", stack)
+		}
+		if servers == 3 {
+			if opts.Cluster.Name != "readocr" || opts.Cluster.Port != 6222 || len(opts.Routes) != 3 {
+				t.Errorf("%s: cluster %+v, routes %v", stack, opts.Cluster, opts.Routes)
+			}
+			if opts.JetStreamMaxStore != 9216<<20 {
+				t.Errorf("%s: file store %d, want 90 %% of 10 Gi", stack, opts.JetStreamMaxStore)
+			}
+		}
+	}
 }
