@@ -31,6 +31,8 @@ run: build ## run the service on :$(PORT) (no cluster needed)
 .PHONY: test
 test: deps ## unit and integration tests on real libtesseract, with the race detector
 	$(GO) test -race -count=1 ./...
+	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
+	$(GO) test -count=1 -run '^(TestWorkerGivesBackMemory|TestPDFPageCost)$$' ./service/internal/ocr
 
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 

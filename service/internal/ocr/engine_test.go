@@ -540,6 +540,10 @@ func workerRSS(e *Engine) int64 {
 // they held before (Tesseract keeps some buffers sized for the largest page it read), and
 // reading large pages again does not add to it.
 func TestWorkerGivesBackMemory(t *testing.T) {
+	if raceEnabled {
+		// Seen: idle 70 MiB and 30 MiB kept by the third page, against 44 and none without it.
+		t.Skip("the race detector's shadow memory in the worker makes its RSS noisy (make test runs this again without -race)")
+	}
 	e := newEngine(t, Config{Workers: 1})
 	before := workerRSS(e)
 	big := page(t, testimages.Tiled(t, testimages.Get(t, "eurotext.tif"), 3)) // 7.4 MP
