@@ -66,7 +66,7 @@ func DefaultConfig(version string) Config {
 		LogLevel:     "info",
 		IngressClass: "nginx",
 		// One worker pod, two under load: with two API pods and their surge pod this fits
-		// beside the control plane. Requesting 100m, a busy worker gets a quarter of the CPU
+		// beside the control plane. Requesting 100m, a busy worker gets 0.4 of the CPU
 		// share of an API pod: asynchronous pages wait, synchronous ones do not.
 		WorkerMinReplicas: 1,
 		WorkerMaxReplicas: 2,
