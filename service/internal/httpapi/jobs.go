@@ -40,7 +40,7 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Format = string(f)
 	}
-	job, err := s.jobs.Submit(r.Context(), jobs.Submission{Input: in.Input, CallbackURL: in.CallbackURL, IdempotencyKey: in.IdempotencyKey})
+	job, err := s.jobs.Submit(r.Context(), jobs.Submission{Input: in.Input, SubmitOptions: in.SubmitOptions})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/pipeline"
 	"github.com/readocr/readocr/service/internal/tessconfig"
@@ -24,8 +25,7 @@ import (
 // request is a decoded body: the pipeline's input, and for POST /jobs the job's options.
 type request struct {
 	pipeline.Input
-	CallbackURL    string
-	IdempotencyKey string
+	jobs.SubmitOptions
 }
 
 // decode reads a read_ocr request, JSON or multipart, into the pipeline's Input. Before any
@@ -166,16 +166,9 @@ func (s *Server) decodeJSON(r *http.Request) (request, error) {
 		return request{}, err
 	}
 	var req struct {
-		Image   *imageField `json:"image"`
-		Lang    string      `json:"lang"`
-		Config  string      `json:"config"`
-		Layout  bool        `json:"layout"`
-		Format  string      `json:"format"`
-		Pages   pagesField  `json:"pages"`
-		PDFText string      `json:"pdf_text"`
-		// POST /jobs only
-		CallbackURL    string `json:"callback_url"`
-		IdempotencyKey string `json:"idempotency_key"`
+		Image *imageField `json:"image"`
+		pipeline.Options
+		jobs.SubmitOptions // POST /jobs only
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
 		if failure.CodeOf(err) != failure.Internal {
@@ -190,27 +183,9 @@ func (s *Server) decodeJSON(r *http.Request) (request, error) {
 	if err != nil {
 		return request{}, err
 	}
-	in := request{Input: pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout, Format: req.Format,
-		Pages: string(req.Pages), PDFText: req.PDFText}, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+	in := request{Input: pipeline.Input{Options: req.Options}, SubmitOptions: req.SubmitOptions}
 	err = s.decodeImageField(&in.Input, text)
 	return in, err
-}
-
-// pagesField is "pages": a selection such as "1-3,7", or one page number.
-type pagesField string
-
-func (f *pagesField) UnmarshalJSON(b []byte) error {
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err == nil {
-		*f = pagesField(n.String())
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return failure.New(failure.InvalidPages, `"pages" must be a string such as "1-3,7" or a page number`)
-	}
-	*f = pagesField(s)
-	return nil
 }
 
 // jsonProblem describes a JSON error in words that quote none of the body.
@@ -331,30 +306,16 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (request, err
 				return in, failure.New(failure.PayloadTooLarge, "image exceeds %d bytes", s.cfg.MaxImageBytes)
 			}
 			in.Image, seen = buf.Bytes(), true
-		case "lang", "config", "layout", "format", "pages", "pdf_text", "callback_url", "idempotency_key":
+		default:
+			if _, ok := optionField(&in, part.FormName()); !ok {
+				continue // unknown fields are ignored, as in JSON
+			}
 			v, err := io.ReadAll(io.LimitReader(part, tessconfig.MaxLen+1))
 			if err != nil {
 				return in, bodyError(r, err)
 			}
-			switch part.FormName() {
-			case "lang":
-				in.Lang = string(v)
-			case "config":
-				in.Config = string(v)
-			case "layout":
-				if in.Layout, err = strconv.ParseBool(string(v)); err != nil {
-					return in, failure.New(failure.BadRequest, "layout must be true or false")
-				}
-			case "format":
-				in.Format = string(v)
-			case "pages":
-				in.Pages = string(v)
-			case "pdf_text":
-				in.PDFText = string(v)
-			case "callback_url":
-				in.CallbackURL = string(v)
-			case "idempotency_key":
-				in.IdempotencyKey = string(v)
+			if err := in.setOption(part.FormName(), string(v)); err != nil {
+				return in, err
 			}
 		}
 	}

@@ -71,26 +71,27 @@ type record struct {
 
 // request is the message on the stream: the input without its bytes (in the object store).
 type request struct {
-	ID          string `json:"id"`
-	URL         string `json:"url,omitempty"`
-	Source      string `json:"source"`
-	Lang        string `json:"lang,omitempty"`
-	Config      string `json:"config,omitempty"`
-	Format      string `json:"format,omitempty"`
-	Layout      bool   `json:"layout,omitempty"`
-	Pages       string `json:"pages,omitempty"`
-	PDFText     string `json:"pdf_text,omitempty"`
+	ID     string `json:"id"`
+	URL    string `json:"url,omitempty"`
+	Source string `json:"source"`
+	pipeline.Options
 	CallbackURL string `json:"callback_url,omitempty"`
 	// The input: in the message when small (no other round trip), else in the object store.
 	Image       []byte `json:"image,omitempty"`
 	InputObject bool   `json:"input_object,omitempty"`
 }
 
+// SubmitOptions are a job's own options, besides those of the input (pipeline.Options); the
+// JSON body and the multipart form of POST /jobs carry them by these names.
+type SubmitOptions struct {
+	CallbackURL    string `json:"callback_url,omitempty"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
 // Submission is what POST /jobs takes: the input of /read_ocr and the job's own options.
 type Submission struct {
-	Input          pipeline.Input
-	CallbackURL    string
-	IdempotencyKey string
+	Input pipeline.Input
+	SubmitOptions
 }
 
 // Jobs queues jobs and answers about them. It is safe for concurrent use.
@@ -156,8 +157,7 @@ func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
 	in := s.Input
-	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Lang: in.Lang, Config: in.Config,
-		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, CallbackURL: s.CallbackURL}
+	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Options: in.Options, CallbackURL: s.CallbackURL}
 	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
 		if len(in.Image) <= j.b.cfg.MaxInline {

@@ -38,15 +38,10 @@ func DefaultConfig() Config { return Config{MaxPixels: 40_000_000, MaxPages: 100
 
 // Input is one image or document to read, as the client gave it.
 type Input struct {
-	Image   []byte    // the input, for base64, data: URIs and uploads; or
-	URL     fetch.URL // where to fetch it
-	Source  string    // url, base64, data_uri or multipart: for logs and metrics
-	Lang    string    // "" for the default
-	Config  string    // Tesseract CLI options, see tessconfig
-	Format  string    // an output.Format; "" is text, or json with Layout
-	Layout  bool      // the original way to ask for words and lines: format json
-	Pages   string    // page selection, e.g. "1-3,7" ("": every page)
-	PDFText string    // ocr (default), extract or auto
+	Image  []byte    // the input, for base64, data: URIs and uploads; or
+	URL    fetch.URL // where to fetch it
+	Source string    // url, base64, data_uri or multipart: for logs and metrics
+	Options
 
 	// For jobs: Background puts every page behind single pages sent synchronously (as a
 	// document's pages are), and Progress, if set, hears of each page read.
@@ -117,10 +112,10 @@ func (p *Pipeline) check(in Input) (options, error) {
 		}
 		o.format = output.JSON
 	}
-	if o.pages, err = imageinput.ParsePages(in.Pages); err != nil {
+	if o.pages, err = imageinput.ParsePages(string(in.Pages)); err != nil {
 		return o, err
 	}
-	o.spec = in.Pages
+	o.spec = string(in.Pages)
 	switch strings.ToLower(in.PDFText) {
 	case "", "ocr":
 		o.pdfText = ocr.PDFTextOCR
