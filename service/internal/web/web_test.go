@@ -12,13 +12,13 @@ func TestWantsPage(t *testing.T) {
 	for accept, want := range map[string]bool{
 		"": false, "*/*": false, "application/json": false, // curl, scripts, the original clients
 		"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8": true, // Chromium, Firefox
-		"text/html":                          true,
+		"text/html":                         true,
 		"application/json, text/html;q=0.5": false,
-		"text/html;q=0.5, application/json":  false,
-		"text/html, */*":                     false, // a tie goes to the API
-		"text/html;q=0":                      false,
-		"application/xhtml+xml":              true,
-		"text/html;q=x, */*":                 false,
+		"text/html;q=0.5, application/json": false,
+		"text/html, */*":                    false, // a tie goes to the API
+		"text/html;q=0":                     false,
+		"application/xhtml+xml":             true,
+		"text/html;q=x, */*":                false,
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if accept != "" {
