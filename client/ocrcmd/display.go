@@ -43,6 +43,8 @@ func newBars(w io.Writer, files, parallel int) *bars {
 	pw.Style().Visibility.Value = true
 	pw.Style().Options.DoneString = "read"
 	pw.Style().Options.ErrorString = "FAILED"
+	pw.Style().Options.TimeInProgressPrecision = 100 * time.Millisecond
+	pw.Style().Options.TimeDonePrecision = 100 * time.Millisecond
 	b := &bars{pw: pw, per: map[string]*progress.Tracker{},
 		files: &progress.Tracker{Message: fmt.Sprintf("%d files", files), Total: int64(files), Index: 0}}
 	pw.AppendTracker(b.files)

@@ -91,3 +91,15 @@ func (s *Service) Stop() {
 		<-done
 	}
 }
+
+// Artifacts returns the folder where tests leave what people look at (screenshots, terminal
+// screens): $READOCR_ARTIFACTS/sub, else readocr-artifacts/sub under the temporary directory.
+// It outlives the test.
+func Artifacts(sub string) (string, error) {
+	root := os.Getenv("READOCR_ARTIFACTS")
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "readocr-artifacts")
+	}
+	dir := filepath.Join(root, sub)
+	return dir, os.MkdirAll(dir, 0o755)
+}
