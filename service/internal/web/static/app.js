@@ -288,8 +288,8 @@ function showProgress(job) {
     bar.removeAttribute('value'); // indeterminate until a worker has opened the document
     label = job.status === 'queued' ? 'Queued: waiting for a free reader' : 'Opening the document';
   }
-  $('progress-label').textContent = label;
-  say(label);
+  $('progress-label').textContent = label; // in the live region: read out as it changes
+  say('');
 }
 
 // --- the result -------------------------------------------------------------------------------
@@ -298,9 +298,10 @@ function showResult(doc) {
   state.doc = doc;
   const low = doc.words.filter((w) => w.confidence < LOW);
   const pages = doc.pages.length;
+  const lowText = low.length === 0 ? `No word is below ${LOW} % confidence.`
+    : `${low.length} word${low.length === 1 ? '' : 's'} below ${LOW} % confidence ${low.length === 1 ? 'is' : 'are'} marked in orange.`;
   $('summary').textContent = `${doc.words.length} words on ${pages} page${pages === 1 ? '' : 's'}, ` +
-    `mean confidence ${doc.confidence} %. ${low.length} word${low.length === 1 ? '' : 's'} below ${LOW} % ` +
-    `${low.length === 1 ? 'is' : 'are'} marked in orange.`;
+    `mean confidence ${doc.confidence} %. ${lowText}`;
   $('text').textContent = doc.text;
   const sel = $('page-select');
   sel.replaceChildren(...doc.pages.map((p, i) => new Option(`${p.page} of ${pages}`, String(i))));
