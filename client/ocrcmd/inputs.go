@@ -30,7 +30,6 @@ type input struct {
 	path    string // as found
 	missing error  // a named file that is not there (reported as a failure)
 	outBase string // outputs are outBase + extension
-	doc     bool   // a PDF or TIFF: read as a job, page by page
 }
 
 // expand turns FILE|DIR|GLOB arguments into the inputs, in order, each once. Folders are
