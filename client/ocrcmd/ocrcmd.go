@@ -239,11 +239,11 @@ func summarize(outcomes []outcome, took time.Duration, jsonOut bool, stdout io.W
 			len(outcomes), count[statusRead], count[statusSkipped], count[statusFailed], count[statusInterrupted], pages, took.Seconds(), status)
 		return status
 	}
-	fmt.Fprintf(stdout, "%d files: %d read, %d skipped (done before), %d failed", len(outcomes), count[statusRead], count[statusSkipped], count[statusFailed])
+	fmt.Fprintf(stdout, "%s: %d read, %d skipped (done before), %d failed", plural(len(outcomes), "file"), count[statusRead], count[statusSkipped], count[statusFailed])
 	if len(interrupted) > 0 {
 		fmt.Fprintf(stdout, ", %d interrupted", len(interrupted))
 	}
-	fmt.Fprintf(stdout, "; %d pages in %.1f s\n", pages, took.Seconds())
+	fmt.Fprintf(stdout, "; %s in %.1f s\n", plural(pages, "page"), took.Seconds())
 	sort.Slice(failed, func(a, b int) bool { return failed[a].in.path < failed[b].in.path })
 	for _, o := range failed {
 		fmt.Fprintf(stdout, "  failed: %s: %s\n", o.in.path, errorText(o.err))

@@ -336,8 +336,8 @@ func TestExitStatuses(t *testing.T) {
 		{"key refused", []string{"ocr", "--url", keyRefused.URL, "--key", "wrong", good}, 3, "401 unauthorized"},
 		{"server error", []string{"ocr", "--url", fail500.URL, "--force", good}, 1, "failed: " + good + ": 500 internal: internal error"},
 		{"429 then 200", []string{"ocr", "--url", busyOnce.URL, "--force", good}, 0, "429 rate_limited: waiting 1s as it asks"},
-		{"all read", []string{"ocr", "--url", svc.URL, "--force", good}, 0, "1 files: 1 read, 0 skipped (done before), 0 failed"},
-		{"done before", []string{"ocr", "--url", svc.URL, good}, 0, "1 files: 0 read, 1 skipped (done before), 0 failed"},
+		{"all read", []string{"ocr", "--url", svc.URL, "--force", good}, 0, "1 file: 1 read, 0 skipped (done before), 0 failed"},
+		{"done before", []string{"ocr", "--url", svc.URL, good}, 0, "1 file: 0 read, 1 skipped (done before), 0 failed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out, code := runCLI(t, dir, c.args...)
