@@ -28,9 +28,16 @@ build: deps ## build bin/readocr
 run: build ## run the service on :$(PORT) (no cluster needed)
 	PORT=$(PORT) ./$(BIN)
 
+.PHONY: test-deps
+test-deps: ## the system packages and what only the tests use (Chromium, tmux)
+	@hack/install-deps.sh --test
+
+# Screenshots of the web page and screens of the client's runs (test/browser, test/terminal).
+export READOCR_ARTIFACTS ?= $(CURDIR)/bin/artifacts
+
 .PHONY: test
-test: deps ## unit and integration tests on real libtesseract, with the race detector
-	$(GO) test -race -count=1 ./...
+test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux
+	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 $(GO) test -race -count=1 ./...
 	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
 	$(GO) test -count=1 -run '^(TestWorkerGivesBackMemory|TestPDFPageCost)$$' ./service/internal/ocr
 
@@ -38,7 +45,7 @@ TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, the gosseract patch
-	@out=$$(gofmt -l service infra internal test third_party hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l service client infra internal test third_party hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint

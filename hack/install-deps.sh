@@ -4,6 +4,8 @@
 # benchmark's baseline runs it), the language models the tests use, qpdf and poppler-utils
 # (the tests check searchable PDFs with qpdf --check and pdftotext; pdftoppm is a baseline). Elsewhere it says what
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
+# With --test (make test), also what only the tests use: Chromium, driven headless by the web
+# page's tests (test/browser), and tmux, the terminal `readocr ocr` is tested in (test/terminal).
 set -euo pipefail
 
 need_go="1.26"
@@ -19,6 +21,9 @@ fi
 
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
   tesseract-ocr-deu tesseract-ocr-fra qpdf poppler-utils yamllint shellcheck)
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(chromium tmux)
+fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2
   echo "  macOS:  brew install tesseract leptonica pkg-config" >&2

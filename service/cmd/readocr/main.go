@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/readocr/readocr/client/ocrcmd"
 	"github.com/readocr/readocr/service/internal/config"
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
@@ -39,6 +40,9 @@ func main() {
 	ocr.ServeIfWorker()
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
 		os.Exit(healthcheck(os.Getenv))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "ocr" { // the client: readocr ocr FILE|DIR|GLOB...
+		os.Exit(ocrcmd.Main(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

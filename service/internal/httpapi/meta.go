@@ -8,9 +8,15 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/readocr/readocr/service/api"
+	"github.com/readocr/readocr/service/internal/web"
 )
 
 func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	w.Header().Add("Vary", "Accept")
+	if web.WantsPage(r) { // a browser: the page, built on this API
+		web.ServePage(w, r)
+		return
+	}
 	// "API Documentation" is the key the original service answered with; it now names the contract.
 	s.respond(w, http.StatusOK, map[string]any{
 		"API Documentation": "/openapi.yaml",

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/readocr/readocr/service/internal/failure"
+	"github.com/readocr/readocr/service/internal/web"
 )
 
 // routes is the whole public API surface; the OpenAPI document (service/api) describes each
@@ -29,4 +30,7 @@ func (s *Server) routes() {
 	r.Get("/readyz", s.handleReadyz)
 	r.Get("/openapi.yaml", s.handleOpenAPIYAML)
 	r.Get("/openapi.json", s.handleOpenAPIJSON)
+	for _, name := range web.Files() { // the page's script, style and icon; the page is GET / (meta.go)
+		r.Get(web.Prefix+name, web.Serve(name))
+	}
 }

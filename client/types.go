@@ -1,0 +1,202 @@
+package client
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The request and response types of service/api/openapi.yaml, written by hand and held to the
+// document by TestTypesMatchContract: each schema's properties are the struct's fields (same
+// names, same JSON types), and its required properties are never omitted.
+
+// Format is what an answer is (schema Format).
+type Format string
+
+// The formats.
+const (
+	Text Format = "text" // {"text": ...}
+	JSON Format = "json" // text, confidence, lines, words and pages (Document)
+	HOCR Format = "hocr"
+	ALTO Format = "alto"
+	TSV  Format = "tsv"
+	PDF  Format = "pdf" // a searchable PDF
+)
+
+// Formats lists them.
+var Formats = []Format{Text, JSON, HOCR, ALTO, TSV, PDF}
+
+// ParseFormat reads a format's name.
+func ParseFormat(s string) (Format, error) {
+	for _, f := range Formats {
+		if Format(strings.ToLower(s)) == f {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("format %q: want one of text, json, hocr, alto, tsv, pdf", s)
+}
+
+// Options are the fields of /read_ocr (schema OCRRequest) besides the image; zero values are
+// not sent, so the service's defaults apply.
+type Options struct {
+	Lang    string `form:"lang"`     // languages joined with "+" (Languages)
+	Config  string `form:"config"`   // Tesseract options, the safe subset
+	Layout  bool   `form:"layout"`   // the original way to ask for format json
+	Format  Format `form:"format"`   // default text
+	Pages   string `form:"pages"`    // e.g. "1-3,7" or "5-"
+	PDFText string `form:"pdf_text"` // ocr, extract or auto
+}
+
+// JobOptions are a job's own fields (schema JobOptions).
+type JobOptions struct {
+	CallbackURL    string `form:"callback_url"`
+	IdempotencyKey string `form:"idempotency_key"` // the same key gives the same job
+}
+
+// Languages is the answer of GET /languages.
+type Languages struct {
+	Languages []string `json:"languages"`
+	Default   string   `json:"default"`
+}
+
+// Index is the answer of GET / to an API client (schema Index).
+type Index struct {
+	APIDocumentation string            `json:"API Documentation"`
+	Endpoints        map[string]string `json:"endpoints,omitempty"`
+	Version          string            `json:"version,omitempty"`
+}
+
+// Status is where a job is.
+type Status string
+
+// The statuses, in the order a job goes through them.
+const (
+	Queued    Status = "queued"
+	Running   Status = "running"
+	Succeeded Status = "succeeded"
+	Failed    Status = "failed"
+	Canceled  Status = "canceled"
+)
+
+// Done reports whether s is final.
+func (s Status) Done() bool { return s == Succeeded || s == Failed || s == Canceled }
+
+// Job is a job's record (schema Job).
+type Job struct {
+	ID         string     `json:"id"`
+	Status     Status     `json:"status"`
+	Progress   Progress   `json:"progress"`
+	CreatedAt  time.Time  `json:"created_at"`
+	StartedAt  *time.Time `json:"started_at,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	Attempts   int        `json:"attempts"`
+	Error      *JobError  `json:"error,omitempty"`
+}
+
+// Progress counts a job's pages; PagesTotal is 0 until a worker has opened the input.
+type Progress struct {
+	PagesDone  int `json:"pages_done"`
+	PagesTotal int `json:"pages_total"`
+}
+
+// JobError is a failed job's error, as /read_ocr would have answered it.
+type JobError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Document is the answer in format json (schema OCRDocument).
+type Document struct {
+	Text       string  `json:"text"`
+	Confidence float64 `json:"confidence"`
+	Lines      []Line  `json:"lines"`
+	Words      []Word  `json:"words"`
+	Pages      []Page  `json:"pages"`
+}
+
+// TextResult is the answer in format text (schema OCRResult without layout).
+type TextResult struct {
+	Text       string   `json:"text"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	Lines      []Line   `json:"lines,omitempty"`
+	Words      []Word   `json:"words,omitempty"`
+}
+
+// Page is one page of a Document.
+type Page struct {
+	Page       int      `json:"page"`
+	Width      int      `json:"width"`
+	Height     int      `json:"height"`
+	DPI        int      `json:"dpi,omitempty"`
+	Source     string   `json:"source"` // ocr, or pdf_text for the PDF's own text
+	Text       string   `json:"text"`
+	Confidence *float64 `json:"confidence,omitempty"`
+	Lines      []Line   `json:"lines"`
+	Words      []Word   `json:"words"`
+}
+
+// Line is a recognised line.
+type Line struct {
+	Text       string  `json:"text"`
+	Confidence float64 `json:"confidence"`
+	BBox       BBox    `json:"bbox"`
+	Page       int     `json:"page,omitempty"`
+	Block      int     `json:"block"`
+	Paragraph  int     `json:"paragraph"`
+	Line       int     `json:"line"`
+}
+
+// Word is a recognised word.
+type Word struct {
+	Text       string  `json:"text"`
+	Confidence float64 `json:"confidence"`
+	BBox       BBox    `json:"bbox"`
+	Page       int     `json:"page,omitempty"`
+	Block      int     `json:"block"`
+	Paragraph  int     `json:"paragraph"`
+	Line       int     `json:"line"`
+	Word       int     `json:"word"`
+}
+
+// BBox is in pixels, top-left origin; X1 and Y1 are exclusive.
+type BBox struct {
+	X0 int `json:"x0"`
+	Y0 int `json:"y0"`
+	X1 int `json:"x1"`
+	Y1 int `json:"y1"`
+}
+
+// errorBody is every error the service answers (schema Error); Error carries it.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Result is an answer of /read_ocr or a job's result: its bytes in the format asked for.
+type Result struct {
+	ContentType string
+	Body        []byte
+}
+
+// Document decodes a format json answer.
+func (r *Result) Document() (*Document, error) {
+	var d Document
+	if err := json.Unmarshal(r.Body, &d); err != nil {
+		return nil, fmt.Errorf("not a JSON document: %w", err)
+	}
+	return &d, nil
+}
+
+// Text decodes a format text (or json) answer's text.
+func (r *Result) Text() (string, error) {
+	var t TextResult
+	if err := json.Unmarshal(r.Body, &t); err != nil {
+		return "", fmt.Errorf("not a JSON answer: %w", err)
+	}
+	return t.Text, nil
+}
