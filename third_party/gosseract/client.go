@@ -246,17 +246,22 @@ func (client *Client) PageRendering(format, page int) (string, error) {
 }
 
 // WritePDFPage writes the recognised image as a one-page searchable PDF to outputbase + ".pdf",
-// with Tesseract's PDF renderer (fonts from datadir when it has pdf.ttf, else built in). Call it
-// after RecognizeContext.
+// with Tesseract's PDF renderer (fonts from datadir when it has pdf.ttf, else built in); with
+// textOnly, the page's invisible text alone, without the image (Tesseract's textonly_pdf), to
+// be laid over the original page. Call it after RecognizeContext.
 // readocr: added.
-func (client *Client) WritePDFPage(outputbase, datadir string) error {
+func (client *Client) WritePDFPage(outputbase, datadir string, textOnly bool) error {
 	if err := client.init(); err != nil {
 		return err
 	}
 	base, dir := C.CString(outputbase), C.CString(datadir)
 	defer C.free(unsafe.Pointer(base))
 	defer C.free(unsafe.Pointer(dir))
-	if C.WritePDFPage(client.api, base, dir) != 1 {
+	only := C.int(0)
+	if textOnly {
+		only = 1
+	}
+	if C.WritePDFPage(client.api, base, dir, only) != 1 {
 		return fmt.Errorf("tesseract could not write the PDF page")
 	}
 	return nil
@@ -268,6 +273,22 @@ func (client *Client) SetInputName(name string) {
 	n := C.CString(name)
 	defer C.free(unsafe.Pointer(n))
 	C.SetInputName(client.api, n)
+}
+
+// ThresholdImage makes the current 8-bit gray image bilevel: pixels darker than threshold
+// black, the others white. For pages that are black and white to begin with (fax and office
+// scans), so that Tesseract skips its own thresholding and holds 1 bit a pixel.
+// readocr: added.
+func (client *Client) ThresholdImage(threshold int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	bilevel := C.ThresholdPixImage(client.pixImage, C.int(threshold))
+	if bilevel == nil {
+		return fmt.Errorf("only an 8-bit gray image can be thresholded")
+	}
+	client.setPix(bilevel)
+	return nil
 }
 
 // OrientImage turns the current image upright for an EXIF orientation (1-8; 1 is upright): JPEG

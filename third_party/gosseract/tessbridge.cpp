@@ -329,6 +329,14 @@ PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int s
     return (void*)pix;
 }
 
+// readocr: an 8-bit gray pix made bilevel (1 bit): dark below threshold. Tesseract then skips
+// its own thresholding (Otsu) and keeps an eighth of the memory. NULL when pix is not 8-bit.
+PixImage ThresholdPixImage(PixImage p, int threshold) {
+    Pix* pix = (Pix*)p;
+    if (pix == NULL || pixGetDepth(pix) != 8 || pixGetColormap(pix) != NULL) return NULL;
+    return (void*)pixThresholdToBinary(pix, threshold);
+}
+
 // readocr: what Tesseract's hOCR (format 0), ALTO (1) and TSV (2) renderers write for page
 // `page` (0-based) of the recognised image; the documents' heads and tails are added by the
 // caller. Owned by the caller (FreeText).
@@ -343,14 +351,14 @@ char* PageRendering(TessBaseAPI a, int format, int page) {
 }
 
 // readocr: writes the recognised image as a one-page searchable PDF, outputbase + ".pdf", with
-// Tesseract's PDF renderer. The input name is cleared while it runs: the renderer reads the
-// file of that name (to embed a JPEG as it is), and the name must never point at a file.
-// Returns 1 on success.
-int WritePDFPage(TessBaseAPI a, char* outputbase, char* datadir) {
+// Tesseract's PDF renderer; with textonly, the invisible text alone (textonly_pdf), no image.
+// The input name is cleared while it runs: the renderer reads the file of that name (to embed
+// a JPEG as it is), and the name must never point at a file. Returns 1 on success.
+int WritePDFPage(TessBaseAPI a, char* outputbase, char* datadir, int textonly) {
     tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
     std::string name = api->GetInputName() ? api->GetInputName() : "";
     api->SetInputName(NULL);
-    tesseract::TessPDFRenderer renderer(outputbase, datadir, false);
+    tesseract::TessPDFRenderer renderer(outputbase, datadir, textonly != 0);
     bool ok = renderer.happy() && renderer.BeginDocument("") && renderer.AddImage(api) && renderer.EndDocument();
     api->SetInputName(name.c_str());
     return ok ? 1 : 0;
