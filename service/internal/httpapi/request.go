@@ -173,6 +173,7 @@ func (s *Server) decodeJSON(r *http.Request) (request, error) {
 		Format  string      `json:"format"`
 		Pages   pagesField  `json:"pages"`
 		PDFText string      `json:"pdf_text"`
+		OCRMode string      `json:"ocr_mode"`
 		// POST /jobs only
 		CallbackURL    string `json:"callback_url"`
 		IdempotencyKey string `json:"idempotency_key"`
@@ -191,7 +192,7 @@ func (s *Server) decodeJSON(r *http.Request) (request, error) {
 		return request{}, err
 	}
 	in := request{Input: pipeline.Input{Lang: req.Lang, Config: req.Config, Layout: req.Layout, Format: req.Format,
-		Pages: string(req.Pages), PDFText: req.PDFText}, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
+		Pages: string(req.Pages), PDFText: req.PDFText, OCRMode: req.OCRMode}, CallbackURL: req.CallbackURL, IdempotencyKey: req.IdempotencyKey}
 	err = s.decodeImageField(&in.Input, text)
 	return in, err
 }
@@ -331,7 +332,7 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (request, err
 				return in, failure.New(failure.PayloadTooLarge, "image exceeds %d bytes", s.cfg.MaxImageBytes)
 			}
 			in.Image, seen = buf.Bytes(), true
-		case "lang", "config", "layout", "format", "pages", "pdf_text", "callback_url", "idempotency_key":
+		case "lang", "config", "layout", "format", "pages", "pdf_text", "ocr_mode", "callback_url", "idempotency_key":
 			v, err := io.ReadAll(io.LimitReader(part, tessconfig.MaxLen+1))
 			if err != nil {
 				return in, bodyError(r, err)
@@ -351,6 +352,8 @@ func (s *Server) decodeMultipart(r *http.Request, boundary string) (request, err
 				in.Pages = string(v)
 			case "pdf_text":
 				in.PDFText = string(v)
+			case "ocr_mode":
+				in.OCRMode = string(v)
 			case "callback_url":
 				in.CallbackURL = string(v)
 			case "idempotency_key":

@@ -80,6 +80,7 @@ type request struct {
 	Layout      bool   `json:"layout,omitempty"`
 	Pages       string `json:"pages,omitempty"`
 	PDFText     string `json:"pdf_text,omitempty"`
+	OCRMode     string `json:"ocr_mode,omitempty"`
 	CallbackURL string `json:"callback_url,omitempty"`
 	// The input: in the message when small (no other round trip), else in the object store.
 	Image       []byte `json:"image,omitempty"`
@@ -157,7 +158,7 @@ func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
 	in := s.Input
 	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Lang: in.Lang, Config: in.Config,
-		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, CallbackURL: s.CallbackURL}
+		Format: in.Format, Layout: in.Layout, Pages: in.Pages, PDFText: in.PDFText, OCRMode: in.OCRMode, CallbackURL: s.CallbackURL}
 	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
 		if len(in.Image) <= j.b.cfg.MaxInline {

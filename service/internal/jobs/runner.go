@@ -226,7 +226,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 // read runs the pipeline on the job's input, holding its memory as a request does.
 func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, error) {
 	in := pipeline.Input{Source: req.Source, Lang: req.Lang, Config: req.Config, Format: req.Format, Layout: req.Layout,
-		Pages: req.Pages, PDFText: req.PDFText, Background: true, Progress: onPage, Image: req.Image}
+		Pages: req.Pages, PDFText: req.PDFText, OCRMode: req.OCRMode, Background: true, Progress: onPage, Image: req.Image}
 	size := int64(len(req.Image))
 	switch {
 	case req.URL != "":

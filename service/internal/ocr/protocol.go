@@ -1,5 +1,7 @@
 package ocr
 
+import "github.com/readocr/readocr/service/internal/textlayer"
+
 // The engine and its worker processes (this same binary, started again with workerEnv set)
 // talk over three pipes, each a gob stream: jobs (parent to worker, fd 3 in the worker),
 // outcomes (worker to parent, fd 4) and stop orders (parent to worker, fd 5). The worker's
@@ -29,6 +31,7 @@ type workerConfig struct {
 const (
 	jobPage    = iota // recognise one page
 	jobInspect        // count a PDF's pages and measure the selected ones
+	jobOverlay        // lay text layers over the pages of a PDF (textlayer.Add)
 )
 
 // How a PDF page's text is read (PDFText).
@@ -70,6 +73,10 @@ type job struct {
 	Settings    map[string]string // Tesseract variables for this page only
 	Layout      bool
 	Outputs     int
+	TextLayer   bool // with outPDF: the page's invisible text alone, to lay over a PDF's page
+
+	// jobOverlay: the text layers of the document's pages.
+	Layers []textlayer.Layer
 
 	// jobInspect: the page selection (imageinput.ParsePages) and the most pages it may select.
 	Pages    string
@@ -103,6 +110,7 @@ type outcome struct {
 	HOCR, ALTO, TSV string
 	PDF             []byte
 	Extracted       bool
+	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
 
 	// jobInspect.
 	PageCount int

@@ -25,6 +25,7 @@ import (
 	"github.com/readocr/readocr/service/internal/glibcmalloc"
 	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
+	"github.com/readocr/readocr/service/internal/textlayer"
 )
 
 // ServeIfWorker turns this process into an OCR worker when the engine started it as one, and
@@ -213,8 +214,11 @@ func (w *worker) run(j job) outcome {
 	} else if err := w.holdDocument(j); err != nil {
 		return outcome{Fail: failNeedDoc, Message: err.Error()}
 	}
-	if j.Kind == jobInspect {
+	switch j.Kind {
+	case jobInspect:
 		return w.inspect(j)
+	case jobOverlay:
+		return w.overlay(j)
 	}
 	c, err := w.client(j.Lang)
 	if err != nil {
@@ -359,9 +363,13 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 			return outcome{Text: text, Extracted: true}
 		}
 	}
-	return c.recognize(ctx, j, func(t *gosseract.Client) error {
+	var depth pageDepth
+	o := c.recognize(ctx, j, func(t *gosseract.Client) error {
 		return d.use(func(pdf openPDF) error {
-			r, err := pdf.render(j.Page, j.DPI, j.Colour)
+			// In the page's own depth: colour only where the page has colour and colour is
+			// asked for; black and white pages in 1 bit, which Tesseract need not threshold.
+			depth = pdf.depth(j.Page)
+			r, err := pdf.render(j.Page, j.DPI, j.Colour && depth == depthColour)
 			if err != nil {
 				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not render it (%s)", j.Page+1, pdfiumMessage(err))
 			}
@@ -369,9 +377,36 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 			if abs(r.width-j.Width) > 1 || abs(r.height-j.Height) > 1 {
 				return fmt.Errorf("page %d rendered at %dx%d, %dx%d were accounted", j.Page+1, r.width, r.height, j.Width, j.Height)
 			}
-			return t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI)
+			if err := t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI); err != nil {
+				return err
+			}
+			if depth == depthBilevel {
+				return t.ThresholdImage(bilevelThreshold)
+			}
+			return nil
 		})
 	}, w.cfg)
+	o.Depth = depth.String()
+	return o
+}
+
+// bilevelThreshold is where a black and white page rendered in gray is cut: its gray pixels
+// are the anti-aliased edges of black on white, half of each.
+const bilevelThreshold = 128
+
+// overlay lays the job's text layers over the kept PDF's pages (package textlayer).
+func (w *worker) overlay(j job) outcome {
+	if w.doc.format != imageinput.PDF {
+		return outcome{Fail: failOther, Message: fmt.Sprintf("document %d is a %s, not a PDF", w.doc.id, w.doc.format)}
+	}
+	out, err := textlayer.Add(w.doc.data, j.Layers)
+	switch {
+	case errors.Is(err, textlayer.ErrEncrypted):
+		return failed(failure.New(failure.EncryptedPDF, "the PDF is encrypted: a text layer cannot be added to it (decrypt it first, e.g. qpdf --decrypt)"))
+	case err != nil:
+		return failed(failure.New(failure.UndecodableDocument, "the text layer could not be added to the PDF (%v)", err))
+	}
+	return outcome{PDF: out}
 }
 
 func abs(x int) int { return max(x, -x) }
@@ -510,7 +545,7 @@ func renderings(t *gosseract.Client, j job, cfg workerConfig, o *outcome) error 
 			return errors.New("no directory to write the PDF page in")
 		}
 		base := filepath.Join(cfg.TempDir, fmt.Sprintf("page-%d-%d", os.Getpid(), j.Seq))
-		if err := t.WritePDFPage(base, cfg.TessdataDir); err != nil {
+		if err := t.WritePDFPage(base, cfg.TessdataDir, j.TextLayer); err != nil {
 			return err
 		}
 		defer os.Remove(base + ".pdf")

@@ -22,6 +22,7 @@ import (
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/tessconfig"
+	"github.com/readocr/readocr/service/internal/textlayer"
 )
 
 // Config holds the limits the pipeline applies.
@@ -47,6 +48,7 @@ type Input struct {
 	Layout  bool      // the original way to ask for words and lines: format json
 	Pages   string    // page selection, e.g. "1-3,7" ("": every page)
 	PDFText string    // ocr (default), extract or auto
+	OCRMode string    // format pdf: skip_text (default) or force_ocr, as OCRmyPDF names them
 
 	// For jobs: Background puts every page behind single pages sent synchronously (as a
 	// document's pages are), and Progress, if set, hears of each page read.
@@ -134,7 +136,33 @@ func (p *Pipeline) check(in Input) (options, error) {
 	if o.pdfText != ocr.PDFTextOCR && o.format != output.Text && o.format != output.JSON {
 		return o, failure.Detail(output.ErrFormat, "pdf_text=%s gives text without OCR: it works with format text or json, not %s", in.PDFText, o.format)
 	}
-	return o, nil
+	return o, checkOCRMode(in.OCRMode, &o)
+}
+
+// OCR modes of a searchable PDF made from a PDF, as OCRmyPDF's users know them.
+const (
+	SkipText = "skip_text" // pages that have text are kept as they are, without OCR (the default)
+	ForceOCR = "force_ocr" // every page is OCRed, and its layer added over any text it has
+)
+
+// checkOCRMode reads ocr_mode into o: for format pdf only, where it decides which pages of a
+// PDF get a text layer, through the same detection as pdf_text=auto.
+func checkOCRMode(mode string, o *options) error {
+	if o.format != output.PDF {
+		if mode != "" {
+			return failure.Detail(output.ErrFormat, "ocr_mode=%s decides which pages of a searchable PDF are OCRed: it works with format pdf, not %s", mode, o.format)
+		}
+		return nil
+	}
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "", SkipText:
+		o.pdfText = ocr.PDFTextAuto
+	case ForceOCR:
+		o.pdfText = ocr.PDFTextOCR
+	default:
+		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s", mode, SkipText, ForceOCR)
+	}
+	return nil
 }
 
 // Result is an answer: its body in the format asked, and that format's media type.
@@ -180,11 +208,33 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	if err != nil {
 		return Result{}, err
 	}
+	if opts.format == output.PDF && doc.Format() == imageinput.PDF {
+		body, err := p.addTextLayers(ctx, doc, read, mem, in.Background)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Body: body, ContentType: opts.format.ContentType(), Pages: read}, nil
+	}
 	var body bytes.Buffer
 	if err := output.Encode(&body, opts.format, read, p.version); err != nil {
 		return Result{}, failure.Wrap(failure.Internal, err, "encoding the answer")
 	}
 	return Result{Body: body.Bytes(), ContentType: opts.format.ContentType(), Pages: read}, nil
+}
+
+// addTextLayers is the searchable PDF of a PDF: the document as it came, with the text layer
+// of each page that was OCRed laid over it (pages that kept their own text get none).
+func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, mem *membudget.Reservation, background bool) ([]byte, error) {
+	var layers []textlayer.Layer
+	for _, pg := range pages {
+		if len(pg.Result.PDF) > 0 {
+			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF})
+		}
+	}
+	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again
+		return nil, err
+	}
+	return p.engine.AddTextLayers(ctx, doc, layers, len(pages) > 1 || background)
 }
 
 // pages are the selected pages of doc, each checked: from their headers for images and TIFFs;
@@ -237,8 +287,10 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	g.SetLimit(p.documentWorkers())
 	for i, pg := range pages {
 		g.Go(func() error {
+			outs := opts.format.Outputs()
+			outs.TextLayer = pg.Format() == imageinput.PDF // laid over the original page (addTextLayers)
 			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
+				Layout: opts.format.Layout(), Outputs: outs, PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
 			if err != nil {
 				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
 					return nil // stopped because another page failed: that page's error is the answer
