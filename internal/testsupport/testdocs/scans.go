@@ -17,8 +17,8 @@ import (
 // (2550 x 3300 pixels) made of the test images phototest.tif and eurotext.tif (both bilevel
 // scans, testdata's licences), six to a page in an order that changes from page to page.
 const (
-	ScanDPI            = 300
-	letterW, letterH   = 2550, 3300
+	ScanDPI              = 300
+	letterW, letterH     = 2550, 3300
 	letterWPt, letterHPt = 612.0, 792.0
 )
 

@@ -119,7 +119,7 @@ type Request struct {
 // Outputs are the renderings a page is read into besides its text.
 type Outputs struct {
 	HOCR, ALTO, TSV bool
-	PDF             bool // a searchable PDF page (a PDF page with colour is then rendered in colour)
+	PDF             bool // a searchable PDF page
 	// TextLayer makes the PDF page the invisible text alone (no image), for AddTextLayers.
 	TextLayer bool
 }

@@ -366,8 +366,8 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 	var depth pageDepth
 	o := c.recognize(ctx, j, func(t *gosseract.Client) error {
 		return d.use(func(pdf openPDF) error {
-			// In the page's own depth: colour only where the page has colour and colour is
-			// asked for; black and white pages in 1 bit, which Tesseract need not threshold.
+			// In the page's own depth: black and white pages in 1 bit, which Tesseract need not
+			// threshold; colour only where the page has colour and the job asks for it.
 			depth = pdf.depth(j.Page)
 			r, err := pdf.render(j.Page, j.DPI, j.Colour && depth == depthColour)
 			if err != nil {

@@ -259,7 +259,11 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 	if err != nil {
 		return nil, err
 	}
-	colour := opts.format == output.PDF
+	// Every format renders PDF pages in gray (black and white ones in 1 bit): a searchable PDF
+	// keeps the original page, so the rendering is Tesseract's input only, and colour gives it
+	// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
+	// blue, for ink), at 4 bytes a pixel instead of 1.
+	const colour = false
 	maxPixels := p.cfg.MaxPixels
 	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour); m >= 0 {
 		maxPixels = min(maxPixels, m)

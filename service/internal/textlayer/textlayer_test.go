@@ -127,7 +127,9 @@ func TestPlacementMatrix(t *testing.T) {
 	}
 }
 
-func scaled(b [4]float64, s float64) [4]float64 { return [4]float64{b[0] * s, b[1] * s, b[2] * s, b[3] * s} }
+func scaled(b [4]float64, s float64) [4]float64 {
+	return [4]float64{b[0] * s, b[1] * s, b[2] * s, b[3] * s}
+}
 
 // onePage is a one-page PDF with Helvetica as /F1 (content "-": no /Contents).
 func onePage(pageEntries, content string) []byte {
