@@ -37,7 +37,9 @@ func GeometryPDF() ([]byte, []GeometryPage, error) {
 		return nil
 	}
 	steps := []func() error{
-		func() error { return addScan("plain", g, docPage{media: [4]float64{0, 0, w, h}, content: fullPage(w, h)}) },
+		func() error {
+			return addScan("plain", g, docPage{media: [4]float64{0, 0, w, h}, content: fullPage(w, h)})
+		},
 		func() error {
 			return addScan("rotate 90", turn(g, 270), docPage{media: [4]float64{0, 0, h, w}, rotate: 90, content: fullPage(h, w)})
 		},
