@@ -4,6 +4,9 @@
 # benchmark's baseline runs it), the language models the tests use, qpdf and poppler-utils
 # (the tests check searchable PDFs with qpdf --check and pdftotext; pdftoppm is a baseline). Elsewhere it says what
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
+# With --bench (make bench), also OCRmyPDF, the searchable-PDF baseline: MPL-2.0, and it pulls in
+# Ghostscript (AGPL), so it is only ever on the benchmark's machine, never in the image, and make
+# test does not need it.
 set -euo pipefail
 
 need_go="1.26"
@@ -19,6 +22,9 @@ fi
 
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
   tesseract-ocr-deu tesseract-ocr-fra qpdf poppler-utils yamllint shellcheck)
+if [ "${1:-}" = --bench ]; then
+  pkgs+=(ocrmypdf)
+fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2
   echo "  macOS:  brew install tesseract leptonica pkg-config" >&2

@@ -291,6 +291,35 @@ func (client *Client) ThresholdImage(threshold int) error {
 	return nil
 }
 
+// PageImage is the current image encoded for a PDF, losslessly: Data is a CCITT G4 stream
+// (G4, 1 bit) or a Flate (zlib) stream of rows of Width x SamplesPerPixel samples of
+// BitsPerComponent bits.
+// readocr: added, so that a searchable PDF of an image keeps its pixels as they came.
+type PageImage struct {
+	Data                              []byte
+	G4                                bool
+	Width, Height                     int
+	BitsPerComponent, SamplesPerPixel int
+	BlackIs1                          bool // G4: the encoding's photometry (a PDF's /BlackIs1)
+	PNGPredictors                     bool // Flate: rows carry PNG predictors (a PDF's /Predictor 15)
+}
+
+// EncodeImage encodes the current image (after OrientImage) as a PageImage, with Leptonica.
+// readocr: added.
+func (client *Client) EncodeImage() (PageImage, error) {
+	if client.pixImage == nil {
+		return PageImage{}, fmt.Errorf("no image is set")
+	}
+	var out C.struct_PageImage
+	if C.EncodePixImage(client.pixImage, &out) != 1 {
+		return PageImage{}, fmt.Errorf("leptonica could not encode the image")
+	}
+	defer C.FreePageImage(&out)
+	return PageImage{Data: C.GoBytes(unsafe.Pointer(out.data), C.int(out.size)), G4: out.g4 != 0,
+		Width: int(out.width), Height: int(out.height), BitsPerComponent: int(out.bps), SamplesPerPixel: int(out.spp),
+		BlackIs1: out.minisblack != 0, PNGPredictors: out.predictor != 0}, nil
+}
+
 // OrientImage turns the current image upright for an EXIF orientation (1-8; 1 is upright): JPEG
 // photos are stored as the camera was held, and Leptonica ignores EXIF.
 // readocr: added; rotating the decoded pix avoids decoding and re-encoding the page in Go.

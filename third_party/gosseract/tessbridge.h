@@ -46,6 +46,13 @@ PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int s
 char* PageRendering(TessBaseAPI, int format, int page);
 int WritePDFPage(TessBaseAPI, char* outputbase, char* datadir, int textonly);
 PixImage ThresholdPixImage(PixImage pix, int threshold);
+struct PageImage {
+    unsigned char* data;
+    size_t size;
+    int g4, width, height, bps, spp, minisblack, predictor;
+};
+int EncodePixImage(PixImage pix, struct PageImage* out);
+void FreePageImage(struct PageImage* img);
 void SetInputName(TessBaseAPI, char*);
 void DestroyPixImage(PixImage pix);
 

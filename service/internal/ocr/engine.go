@@ -120,7 +120,8 @@ type Request struct {
 type Outputs struct {
 	HOCR, ALTO, TSV bool
 	PDF             bool // a searchable PDF page
-	// TextLayer makes the PDF page the invisible text alone (no image), for AddTextLayers.
+	// TextLayer makes the PDF page the invisible text alone (no image): for AddTextLayers, or
+	// with the image as it came (Result.Image), for output's image PDFs.
 	TextLayer bool
 }
 
@@ -150,6 +151,9 @@ type Result struct {
 	PDF             []byte
 	Extracted       bool   // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	// Image is an image page losslessly encoded, with Outputs.TextLayer (nil for a PDF's page,
+	// and for a JPEG a PDF holds as it is: imageinput.Page.KeepsJPEG).
+	Image *PageImage
 }
 
 // Engine is the pool. It is safe for concurrent use.
@@ -488,6 +492,7 @@ func (e *Engine) pageJob(req Request) job {
 	pg := req.Page
 	j := job{Kind: jobPage, Lang: req.Lang.s, Orientation: pg.Orientation(), Settings: settings(req.Options),
 		Layout: req.Layout, Outputs: req.Outputs.bits(), TextLayer: req.Outputs.PDF && req.Outputs.TextLayer, Page: pg.Number() - 1}
+	j.EncodeImage = j.TextLayer && pg.Format() != imageinput.PDF && !pg.KeepsJPEG()
 	if pg.Document() == 0 {
 		j.Image = pg.Data()
 		return j
@@ -834,7 +839,7 @@ func (e *Engine) result(o outcome, withLayout bool) (Result, error) {
 	default:
 		return Result{}, failure.Wrap(failure.Internal, errors.New(o.Message), "OCR failed")
 	}
-	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth}
+	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image}
 	if withLayout {
 		res.Words, res.Lines, res.Confidence = layout(o.Boxes)
 	}

@@ -1,6 +1,13 @@
 package ocr
 
-import "github.com/readocr/readocr/service/internal/textlayer"
+import (
+	"github.com/otiai10/gosseract/v2"
+
+	"github.com/readocr/readocr/service/internal/textlayer"
+)
+
+// PageImage is an image page as a searchable PDF holds it: losslessly encoded by Leptonica.
+type PageImage = gosseract.PageImage
 
 // The engine and its worker processes (this same binary, started again with workerEnv set)
 // talk over three pipes, each a gob stream: jobs (parent to worker, fd 3 in the worker),
@@ -74,6 +81,7 @@ type job struct {
 	Layout      bool
 	Outputs     int
 	TextLayer   bool // with outPDF: the page's invisible text alone, to lay over a PDF's page
+	EncodeImage bool // with TextLayer: the page's image too, losslessly encoded (outcome.Image)
 
 	// jobOverlay: the text layers of the document's pages.
 	Layers []textlayer.Layer
@@ -111,6 +119,7 @@ type outcome struct {
 	PDF             []byte
 	Extracted       bool
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	Image           *PageImage
 
 	// jobInspect.
 	PageCount int

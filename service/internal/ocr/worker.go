@@ -555,5 +555,12 @@ func renderings(t *gosseract.Client, j job, cfg workerConfig, o *outcome) error 
 		}
 		o.PDF = b
 	}
+	if j.EncodeImage {
+		img, err := t.EncodeImage()
+		if err != nil {
+			return err
+		}
+		o.Image = &img
+	}
 	return nil
 }

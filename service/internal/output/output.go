@@ -151,6 +151,10 @@ type Page struct {
 	Width, Height int // in pixels, as read
 	DPI           int // a PDF page's rendering resolution (0 for images)
 	Result        ocr.Result
+	// For format pdf: a JPEG page's bytes, which the PDF holds as they are (with the number
+	// of its colour components), when imageinput.Page.KeepsJPEG.
+	JPEG           []byte
+	JPEGComponents int
 }
 
 // Encode writes pages (in order) as f. version is Tesseract's (for the heads of hOCR and ALTO).
@@ -169,7 +173,7 @@ func Encode(w io.Writer, f Format, pages []Page, version string) error {
 	case TSV:
 		return write(w, tsvHead, pages, func(p Page) string { return p.Result.TSV }, "")
 	case PDF:
-		return mergePDF(w, pages)
+		return imagePDF(w, pages)
 	}
 	return fmt.Errorf("unknown format %q", f)
 }

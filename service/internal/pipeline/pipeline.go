@@ -292,7 +292,7 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	for i, pg := range pages {
 		g.Go(func() error {
 			outs := opts.format.Outputs()
-			outs.TextLayer = pg.Format() == imageinput.PDF // laid over the original page (addTextLayers)
+			outs.TextLayer = true // laid over the original page (addTextLayers) or image (output)
 			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
 				Layout: opts.format.Layout(), Outputs: outs, PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
 			if err != nil {
@@ -305,6 +305,9 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 				return err
 			}
 			out[i] = output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
+			if opts.format == output.PDF && pg.KeepsJPEG() {
+				out[i].JPEG, out[i].JPEGComponents = pg.Data(), pg.Components()
+			}
 			if in.Progress != nil {
 				mu.Lock()
 				done++

@@ -75,6 +75,15 @@ func Add(src []byte, layers []Layer) ([]byte, error) {
 	return u.write(src)
 }
 
+// PageSize is the size of a layer's page in points: the image Tesseract read, at its DPI.
+func PageSize(layer []byte) (w, h float64, err error) {
+	lp, err := readLayer(layer)
+	if err != nil {
+		return 0, 0, err
+	}
+	return lp.w, lp.h, nil
+}
+
 func read(b []byte) (*model.Context, error) {
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
