@@ -64,7 +64,7 @@ func main() {
 	}
 
 	if *only {
-		if err := runOnly(log, *server, *docs, *searchable, *out); err != nil {
+		if err := runOnly(log, *server, *before, *docs, *searchable, *out); err != nil {
 			fail("benchmark", err)
 		}
 		return
@@ -113,7 +113,7 @@ func main() {
 	}
 	if *searchable {
 		log.Info("mode: searchable PDFs against OCRmyPDF")
-		if rep.searchable, err = runSearchable(log, *server); err != nil {
+		if rep.searchable, err = runSearchable(log, *server, *before); err != nil {
 			fail("ocrmypdf", err)
 		}
 	}
@@ -145,7 +145,7 @@ func main() {
 
 // runOnly runs the document modes asked for, alone (while working on them), and prints their
 // sections; with out, it writes them there too.
-func runOnly(log *slog.Logger, server string, docs, searchable bool, out string) error {
+func runOnly(log *slog.Logger, server, before string, docs, searchable bool, out string) error {
 	var rep report
 	var err error
 	if docs {
@@ -158,7 +158,7 @@ func runOnly(log *slog.Logger, server string, docs, searchable bool, out string)
 		}
 	}
 	if searchable {
-		if rep.searchable, err = runSearchable(log, server); err != nil {
+		if rep.searchable, err = runSearchable(log, server, before); err != nil {
 			return err
 		}
 	}

@@ -33,11 +33,12 @@ type searchDoc struct {
 
 // searchRun is one tool on one document.
 type searchRun struct {
-	how   string
-	took  time.Duration
-	cpu   time.Duration
-	size  int
-	words int
+	how     string
+	took    time.Duration
+	cpu     time.Duration
+	size    int
+	words   int
+	peakKiB int64 // readocr's API and workers, over their idle memory
 }
 
 type searchRow struct {
@@ -74,8 +75,9 @@ func searchDocs() ([]searchDoc, error) {
 }
 
 // runSearchable measures each document through readocr (format=pdf; and text, for the first)
-// and OCRmyPDF (-j cores; and with its defaults, PDF/A and optimisation, for the first).
-func runSearchable(log *slog.Logger, bin string) (*searchReport, error) {
+// and OCRmyPDF (-j cores; and with its defaults, PDF/A and optimisation, for the first); with
+// before, the first document through that earlier build too.
+func runSearchable(log *slog.Logger, bin, before string) (*searchReport, error) {
 	for _, tool := range []string{"ocrmypdf", "pdftotext"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return nil, fmt.Errorf("the searchable-PDF comparison needs %s (hack/install-deps.sh --bench installs OCRmyPDF): %w", tool, err)
@@ -118,6 +120,20 @@ func runSearchable(log *slog.Logger, bin string) (*searchReport, error) {
 			return nil, fmt.Errorf("%s: %w", d.name, err)
 		}
 		row.runs = append(row.runs, b)
+		if i == 0 && before != "" {
+			old, err := startNative(log, before, "--request-timeout", "10m")
+			if err != nil {
+				return nil, err
+			}
+			postPDF(old, testdocs.ScannedPDF(repeatPage(mustDocPage(), 1), 300), "pdf")
+			r, err := readocrRun(old, d, "pdf", dir)
+			old.stop()
+			if err != nil {
+				return nil, fmt.Errorf("%s: the earlier build: %w", d.name, err)
+			}
+			r.how = "before: the earlier build, format=pdf"
+			row.runs = append(row.runs, r)
+		}
 		if i == 0 {
 			if r, err = readocrRun(t, d, "text", dir); err != nil {
 				return nil, fmt.Errorf("%s: readocr text: %w", d.name, err)
@@ -159,12 +175,14 @@ func postPDF(t target, doc []byte, format string) ([]byte, time.Duration, error)
 }
 
 func readocrRun(t target, d searchDoc, format, dir string) (searchRun, error) {
-	cpu := proctree.CPU(t.pid)
+	cpu, idle := proctree.CPU(t.pid), proctree.KiB(t.pid, "VmRSS")
+	stopPeak := proctree.Peak(t.pid, 20*time.Millisecond)
 	answer, took, err := postPDF(t, d.pdf, format)
+	peak := stopPeak()
 	if err != nil {
 		return searchRun{}, err
 	}
-	r := searchRun{how: fmt.Sprintf("readocr format=%s", format), took: took, cpu: proctree.CPU(t.pid) - cpu}
+	r := searchRun{how: fmt.Sprintf("readocr format=%s", format), took: took, cpu: proctree.CPU(t.pid) - cpu, peakKiB: peak - idle}
 	if format != "pdf" {
 		r.words = len(strings.Fields(string(answer)))
 		return r, nil
@@ -221,7 +239,7 @@ func mustDocPage() image.Image {
 func (s *searchReport) render(b *strings.Builder) {
 	fmt.Fprintf(b, "\n### Searchable PDFs against OCRmyPDF\n\n%s from Debian, `-j %d` (the service has %d workers), the same documents one after the other, one run each; OMP_THREAD_LIMIT=1 for both. "+
 		"CPU is the service's (API and workers) or OCRmyPDF's with its children (tesseract, Ghostscript). Words: `pdftotext` of the output.\n\n", s.version, s.cores, s.cores)
-	b.WriteString("| document | how | time s | CPU s | output KB | words | time / OCRmyPDF | size / OCRmyPDF | words / OCRmyPDF |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| document | how | time s | CPU s | output KB | words | time / OCRmyPDF | CPU / OCRmyPDF | size / OCRmyPDF | words / OCRmyPDF | peak MiB over idle |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, row := range s.rows {
 		base := row.runs[1]
 		for _, r := range row.runs {
@@ -232,8 +250,12 @@ func (s *searchReport) render(b *strings.Builder) {
 			if r.words > 0 {
 				wordRatio = fmt.Sprintf("%.3f", float64(r.words)/float64(base.words))
 			}
-			fmt.Fprintf(b, "| %s (%d pages, %d KB) | %s | %.1f | %.1f | %s | %d | %.2f | %s | %s |\n", row.doc.name, row.doc.pages, len(row.doc.pdf)/1000,
-				r.how, r.took.Seconds(), r.cpu.Seconds(), size, r.words, r.took.Seconds()/base.took.Seconds(), sizeRatio, wordRatio)
+			peak := ""
+			if r.peakKiB > 0 {
+				peak = fmt.Sprintf("%.0f", float64(r.peakKiB)/1024)
+			}
+			fmt.Fprintf(b, "| %s (%d pages, %d KB) | %s | %.1f | %.1f | %s | %d | %.2f | %.2f | %s | %s | %s |\n", row.doc.name, row.doc.pages, len(row.doc.pdf)/1000,
+				r.how, r.took.Seconds(), r.cpu.Seconds(), size, r.words, r.took.Seconds()/base.took.Seconds(), r.cpu.Seconds()/base.cpu.Seconds(), sizeRatio, wordRatio, peak)
 		}
 	}
 	b.WriteString("\nDocuments (made by `internal/testsupport/testdocs` from the test images): ")

@@ -504,6 +504,7 @@ func (e *Engine) pageJob(req Request) job {
 
 // PDFInfo is what a worker found in a PDF.
 type PDFInfo struct {
+	Encrypted bool // opened without a password, but encrypted (an owner password)
 	PageCount int
 	Selected  []int        // the pages selected, from 1, in order
 	Sizes     [][2]float64 // their width and height in points
@@ -524,7 +525,7 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 		_, err := e.result(o, false)
 		return PDFInfo{}, err
 	}
-	return PDFInfo{PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
+	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
 }
 
 // AddTextLayers returns doc (a PDF) with each layer (a page's Result.PDF, read with

@@ -122,6 +122,7 @@ type outcome struct {
 	Image           *PageImage
 
 	// jobInspect.
+	Encrypted bool // the PDF opened without a password but is encrypted (an owner password)
 	PageCount int
 	Selected  []int        // the selected pages, from 1
 	Sizes     [][2]float64 // their width and height in points

@@ -325,7 +325,7 @@ func (w *worker) inspect(j job) outcome {
 		if err != nil {
 			return err
 		}
-		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages))}
+		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages)), Encrypted: pdf.encrypted()}
 		for i, p := range pages {
 			wpt, hpt, err := pdf.size(p - 1)
 			if err != nil {

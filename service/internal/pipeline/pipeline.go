@@ -259,6 +259,11 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 	if err != nil {
 		return nil, err
 	}
+	if info.Encrypted && opts.format == output.PDF {
+		// Its text layer's streams would have to be encrypted with the document's key; OCRmyPDF
+		// refuses such files too. Said before any page is read.
+		return nil, failure.New(failure.EncryptedPDF, "the PDF is encrypted (an owner password): a text layer cannot be added to it; decrypt it first (e.g. qpdf --decrypt) or ask for text or json")
+	}
 	// Every format renders PDF pages in gray (black and white ones in 1 bit): a searchable PDF
 	// keeps the original page, so the rendering is Tesseract's input only, and colour gives it
 	// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
