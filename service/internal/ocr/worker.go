@@ -512,11 +512,13 @@ func (c *client) recognize(ctx context.Context, j job, setImage func(*gosseract.
 				Block: b.BlockNum, Paragraph: b.ParNum, Line: b.LineNum, Word: b.WordNum}
 		}
 	}
-	text, err := t.Text()
-	if err != nil {
-		return outcome{Fail: failOther, Message: err.Error()}
+	if !j.TextLayer { // a searchable PDF's answer is the PDF alone: its text would be thrown away
+		text, err := t.Text()
+		if err != nil {
+			return outcome{Fail: failOther, Message: err.Error()}
+		}
+		o.Text = text
 	}
-	o.Text = text
 	if err := renderings(t, j, cfg, &o); err != nil {
 		return outcome{Fail: failOther, Message: err.Error()}
 	}
