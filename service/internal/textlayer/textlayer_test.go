@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/readocr/readocr/internal/testsupport/testdocs"
 )
 
 // A hand-made layer as Tesseract lays one out (invisible text on a page the size of the
@@ -197,4 +199,33 @@ func bboxes(t *testing.T, pdf []byte) map[string][4]float64 {
 		words[strings.TrimSpace(m[5])] = b
 	}
 	return words
+}
+
+// What laying text layers over a 21-page bilevel scan costs (make bench's first document): the
+// layers here are hand-made pages of 400 words each, as Tesseract's are for such a page.
+func BenchmarkAdd(b *testing.B) {
+	src, err := testdocs.BilevelScanPDF(21)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var c strings.Builder
+	c.WriteString("BT 3 Tr /F1 10 Tf 72 720 Td\n")
+	for i := range 400 {
+		fmt.Fprintf(&c, "(word%d ) Tj 30 0 Td\n", i)
+		if i%10 == 9 {
+			c.WriteString("-300 -14 Td\n")
+		}
+	}
+	c.WriteString("ET")
+	layer := onePage("/MediaBox [0 0 612 792]", c.String())
+	layers := make([]Layer, 21)
+	for i := range layers {
+		layers[i] = Layer{Page: i, PDF: layer}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Add(src, layers); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
