@@ -84,6 +84,15 @@ func PageSize(layer []byte) (w, h float64, err error) {
 	return lp.w, lp.h, nil
 }
 
+// Read parses a PDF with pdfcpu, as Add does (relaxed: what readers accept), its pages counted.
+func Read(b []byte) (*model.Context, error) {
+	ctx, err := read(b)
+	if err != nil {
+		return nil, err
+	}
+	return ctx, ctx.EnsurePageCount()
+}
+
 func read(b []byte) (*model.Context, error) {
 	conf := model.NewDefaultConfiguration()
 	conf.ValidationMode = model.ValidationRelaxed
