@@ -83,7 +83,8 @@ func (f Format) ContentType() string {
 
 // Outputs are the renderings the pages must be read into for f.
 func (f Format) Outputs() ocr.Outputs {
-	return ocr.Outputs{HOCR: f == HOCR, ALTO: f == ALTO, TSV: f == TSV, PDF: f == PDF}
+	// A searchable PDF is made of text layers: over a PDF's pages (textlayer) or images (imagePDF).
+	return ocr.Outputs{HOCR: f == HOCR, ALTO: f == ALTO, TSV: f == TSV, PDF: f == PDF, TextLayer: f == PDF}
 }
 
 // Layout reports whether f needs words and lines.

@@ -296,10 +296,8 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	g.SetLimit(p.documentWorkers())
 	for i, pg := range pages {
 		g.Go(func() error {
-			outs := opts.format.Outputs()
-			outs.TextLayer = true // laid over the original page (addTextLayers) or image (output)
 			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-				Layout: opts.format.Layout(), Outputs: outs, PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
+				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
 			if err != nil {
 				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
 					return nil // stopped because another page failed: that page's error is the answer
