@@ -130,8 +130,9 @@ func g4TIFF(ctx *model.Context, img *types.StreamDict, j job) ([]byte, bool) {
 	return tiffG4(img.Raw, width, height, j.DPI), true
 }
 
-// tiffG4 is a one-page TIFF holding G4 data of width x height at dpi, white is zero (as CCITT
-// codes a page whose 0 pixels are black in PDF).
+// tiffG4 is a one-page TIFF holding G4 data of width x height at dpi. CCITT codes runs of white
+// and of black, which decoders paint so whatever the photometric tag (WhiteIsZero, the fax
+// convention, here); a PDF's /BlackIs1 true would invert them, and g4TIFF refuses it.
 func tiffG4(data []byte, width, height, dpi int) []byte {
 	le := binary.LittleEndian
 	var b bytes.Buffer
