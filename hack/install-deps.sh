@@ -6,6 +6,9 @@
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
 # With --test (make test), also what only the tests use: Chromium, driven headless by the web
 # page's tests (test/browser), and tmux, the terminal `readocr ocr` is tested in (test/terminal).
+# With --bench (make bench), also OCRmyPDF, the searchable-PDF baseline: MPL-2.0, and it pulls in
+# Ghostscript (AGPL), so it is only ever on the benchmark's machine, never in the image, and make
+# test does not need it.
 set -euo pipefail
 
 need_go="1.26"
@@ -21,8 +24,11 @@ fi
 
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
   tesseract-ocr-deu tesseract-ocr-fra qpdf poppler-utils yamllint shellcheck)
-if [ "${1:-}" = "--test" ]; then
+if [ "${1:-}" = --test ]; then
   pkgs+=(chromium tmux)
+fi
+if [ "${1:-}" = --bench ]; then
+  pkgs+=(ocrmypdf)
 fi
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "Not a Debian/Ubuntu system: install Tesseract 5 with its development files, e.g." >&2

@@ -246,17 +246,22 @@ func (client *Client) PageRendering(format, page int) (string, error) {
 }
 
 // WritePDFPage writes the recognised image as a one-page searchable PDF to outputbase + ".pdf",
-// with Tesseract's PDF renderer (fonts from datadir when it has pdf.ttf, else built in). Call it
-// after RecognizeContext.
+// with Tesseract's PDF renderer (fonts from datadir when it has pdf.ttf, else built in); with
+// textOnly, the page's invisible text alone, without the image (Tesseract's textonly_pdf), to
+// be laid over the original page. Call it after RecognizeContext.
 // readocr: added.
-func (client *Client) WritePDFPage(outputbase, datadir string) error {
+func (client *Client) WritePDFPage(outputbase, datadir string, textOnly bool) error {
 	if err := client.init(); err != nil {
 		return err
 	}
 	base, dir := C.CString(outputbase), C.CString(datadir)
 	defer C.free(unsafe.Pointer(base))
 	defer C.free(unsafe.Pointer(dir))
-	if C.WritePDFPage(client.api, base, dir) != 1 {
+	only := C.int(0)
+	if textOnly {
+		only = 1
+	}
+	if C.WritePDFPage(client.api, base, dir, only) != 1 {
 		return fmt.Errorf("tesseract could not write the PDF page")
 	}
 	return nil
@@ -268,6 +273,51 @@ func (client *Client) SetInputName(name string) {
 	n := C.CString(name)
 	defer C.free(unsafe.Pointer(n))
 	C.SetInputName(client.api, n)
+}
+
+// ThresholdImage makes the current 8-bit gray image bilevel: pixels darker than threshold
+// black, the others white. For pages that are black and white to begin with (fax and office
+// scans), so that Tesseract skips its own thresholding and holds 1 bit a pixel.
+// readocr: added.
+func (client *Client) ThresholdImage(threshold int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	bilevel := C.ThresholdPixImage(client.pixImage, C.int(threshold))
+	if bilevel == nil {
+		return fmt.Errorf("only an 8-bit gray image can be thresholded")
+	}
+	client.setPix(bilevel)
+	return nil
+}
+
+// PageImage is the current image encoded for a PDF, losslessly: Data is a CCITT G4 stream
+// (G4, 1 bit) or a Flate (zlib) stream of rows of Width x SamplesPerPixel samples of
+// BitsPerComponent bits.
+// readocr: added, so that a searchable PDF of an image keeps its pixels as they came.
+type PageImage struct {
+	Data                              []byte
+	G4                                bool
+	Width, Height                     int
+	BitsPerComponent, SamplesPerPixel int
+	BlackIs1                          bool // G4: the encoding's photometry (a PDF's /BlackIs1)
+	PNGPredictors                     bool // Flate: rows carry PNG predictors (a PDF's /Predictor 15)
+}
+
+// EncodeImage encodes the current image (after OrientImage) as a PageImage, with Leptonica.
+// readocr: added.
+func (client *Client) EncodeImage() (PageImage, error) {
+	if client.pixImage == nil {
+		return PageImage{}, fmt.Errorf("no image is set")
+	}
+	var out C.struct_PageImage
+	if C.EncodePixImage(client.pixImage, &out) != 1 {
+		return PageImage{}, fmt.Errorf("leptonica could not encode the image")
+	}
+	defer C.FreePageImage(&out)
+	return PageImage{Data: C.GoBytes(unsafe.Pointer(out.data), C.int(out.size)), G4: out.g4 != 0,
+		Width: int(out.width), Height: int(out.height), BitsPerComponent: int(out.bps), SamplesPerPixel: int(out.spp),
+		BlackIs1: out.minisblack != 0, PNGPredictors: out.predictor != 0}, nil
 }
 
 // OrientImage turns the current image upright for an EXIF orientation (1-8; 1 is upright): JPEG

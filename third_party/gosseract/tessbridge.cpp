@@ -329,6 +329,60 @@ PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int s
     return (void*)pix;
 }
 
+// readocr: an 8-bit gray pix made bilevel (1 bit): dark below threshold. Tesseract then skips
+// its own thresholding (Otsu) and keeps an eighth of the memory. NULL when pix is not 8-bit.
+PixImage ThresholdPixImage(PixImage p, int threshold) {
+    Pix* pix = (Pix*)p;
+    if (pix == NULL || pixGetDepth(pix) != 8 || pixGetColormap(pix) != NULL) return NULL;
+    return (void*)pixThresholdToBinary(pix, threshold);
+}
+
+// readocr: the pix losslessly encoded for a PDF image XObject, by Leptonica: 1 bit as CCITT G4,
+// anything else as Flate (a colormap removed first, to gray or RGB). Returns 1 on success;
+// out->data is then the caller's (FreePageImage).
+int EncodePixImage(PixImage p, struct PageImage* out) {
+    Pix* pix = (Pix*)p;
+    if (pix == NULL || out == NULL) return 0;
+    Pix* src = pixClone(pix);
+    if (pixGetColormap(src) != NULL) {
+        Pix* t = pixRemoveColormap(src, REMOVE_CMAP_BASED_ON_SRC);
+        pixDestroy(&src);
+        src = t;
+    }
+    if (src == NULL) return 0;
+    int d = pixGetDepth(src);
+    if (d != 1 && d != 8 && d != 32) {  // 2, 4 or 16 bits: to 8-bit gray
+        Pix* t = pixConvertTo8(src, 0);
+        pixDestroy(&src);
+        src = t;
+        if (src == NULL) return 0;
+    }
+    L_COMP_DATA* cid = NULL;
+    int type = d == 1 ? L_G4_ENCODE : L_FLATE_ENCODE;
+    int bad = pixGenerateCIData(src, type, 0, 0, &cid);
+    pixDestroy(&src);
+    if (bad || cid == NULL) return 0;
+    out->data = cid->datacomp;
+    out->size = cid->nbytescomp;
+    cid->datacomp = NULL;  // now the caller's
+    out->g4 = type == L_G4_ENCODE;
+    out->width = cid->w;
+    out->height = cid->h;
+    out->bps = cid->bps;
+    out->spp = cid->spp;
+    out->minisblack = cid->minisblack;
+    out->predictor = cid->predictor;
+    l_CIDataDestroy(&cid);
+    return 1;
+}
+
+void FreePageImage(struct PageImage* img) {
+    if (img != NULL && img->data != NULL) {
+        LEPT_FREE(img->data);
+        img->data = NULL;
+    }
+}
+
 // readocr: what Tesseract's hOCR (format 0), ALTO (1) and TSV (2) renderers write for page
 // `page` (0-based) of the recognised image; the documents' heads and tails are added by the
 // caller. Owned by the caller (FreeText).
@@ -343,14 +397,14 @@ char* PageRendering(TessBaseAPI a, int format, int page) {
 }
 
 // readocr: writes the recognised image as a one-page searchable PDF, outputbase + ".pdf", with
-// Tesseract's PDF renderer. The input name is cleared while it runs: the renderer reads the
-// file of that name (to embed a JPEG as it is), and the name must never point at a file.
-// Returns 1 on success.
-int WritePDFPage(TessBaseAPI a, char* outputbase, char* datadir) {
+// Tesseract's PDF renderer; with textonly, the invisible text alone (textonly_pdf), no image.
+// The input name is cleared while it runs: the renderer reads the file of that name (to embed
+// a JPEG as it is), and the name must never point at a file. Returns 1 on success.
+int WritePDFPage(TessBaseAPI a, char* outputbase, char* datadir, int textonly) {
     tesseract::TessBaseAPI* api = (tesseract::TessBaseAPI*)a;
     std::string name = api->GetInputName() ? api->GetInputName() : "";
     api->SetInputName(NULL);
-    tesseract::TessPDFRenderer renderer(outputbase, datadir, false);
+    tesseract::TessPDFRenderer renderer(outputbase, datadir, textonly != 0);
     bool ok = renderer.happy() && renderer.BeginDocument("") && renderer.AddImage(api) && renderer.EndDocument();
     api->SetInputName(name.c_str());
     return ok ? 1 : 0;

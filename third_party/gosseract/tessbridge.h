@@ -44,7 +44,15 @@ PixImage OrientPixImage(PixImage pix, int orientation);
 PixImage CreatePixImageFromTiffPage(unsigned char* data, size_t size, size_t offset);
 PixImage CreatePixImageFromRaw(unsigned char* data, int width, int height, int stride, int channels, int dpi);
 char* PageRendering(TessBaseAPI, int format, int page);
-int WritePDFPage(TessBaseAPI, char* outputbase, char* datadir);
+int WritePDFPage(TessBaseAPI, char* outputbase, char* datadir, int textonly);
+PixImage ThresholdPixImage(PixImage pix, int threshold);
+struct PageImage {
+    unsigned char* data;
+    size_t size;
+    int g4, width, height, bps, spp, minisblack, predictor;
+};
+int EncodePixImage(PixImage pix, struct PageImage* out);
+void FreePageImage(struct PageImage* img);
 void SetInputName(TessBaseAPI, char*);
 void DestroyPixImage(PixImage pix);
 

@@ -41,7 +41,10 @@ func (w *pdfWriter) addStream(dict string, data []byte, compress bool) int {
 }
 
 // bytes writes the file; the catalog is object root, pages are kids of object pages.
-func (w *pdfWriter) bytes(root int) []byte {
+func (w *pdfWriter) bytes(root int) []byte { return w.bytesInfo(root, 0) }
+
+// bytesInfo writes the file with object info (when not 0) as its document information.
+func (w *pdfWriter) bytesInfo(root, info int) []byte {
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
 	offsets := make([]int, len(w.objs))
@@ -56,7 +59,11 @@ func (w *pdfWriter) bytes(root int) []byte {
 	for _, off := range offsets {
 		fmt.Fprintf(&b, "%010d 00000 n \n", off)
 	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(w.objs)+1, root, xref)
+	infoRef := ""
+	if info != 0 {
+		infoRef = fmt.Sprintf(" /Info %d 0 R", info)
+	}
+	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root %d 0 R%s >>\nstartxref\n%d\n%%%%EOF\n", len(w.objs)+1, root, infoRef, xref)
 	return b.Bytes()
 }
 

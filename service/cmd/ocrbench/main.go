@@ -8,7 +8,8 @@
 //  5. with -soak, the service's memory over many requests;
 //  6. with -worst, the peak memory of the costliest pages and hostile files each cap admits;
 //  7. with -documents, a 20-page PDF on one worker and on all (fan-out), against the CLI
-//     baselines, and a 50-page PDF's peak memory and its effect on single pages.
+//     baselines, and a 50-page PDF's peak memory and its effect on single pages;
+//  8. with -ocrmypdf, searchable PDFs of three documents against OCRmyPDF (ocrmypdf.go).
 //
 // Each mode runs in its own process(es) so that CPU time and memory are its own. The result
 // is a Markdown report (stdout and -out). Files: limit.go, service.go, cli.go, worst.go,
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -43,6 +45,8 @@ func main() {
 	img := flag.String("image", "", "also measure this container image (docker)")
 	docs := flag.Bool("documents", false, "measure documents (PDF fan-out, baselines, a 50-page PDF)")
 	withJobs := flag.Bool("jobs", false, "measure jobs against synchronous requests (throughput, queueing overhead)")
+	searchable := flag.Bool("ocrmypdf", false, "measure searchable PDFs (format=pdf) against OCRmyPDF on three documents")
+	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -jobs, -ocrmypdf, -worst), not the throughput modes")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	fail := func(what string, err error) {
@@ -59,6 +63,12 @@ func main() {
 		return
 	}
 
+	if *only {
+		if err := runOnly(log, *server, *before, *docs, *searchable, *out); err != nil {
+			fail("benchmark", err)
+		}
+		return
+	}
 	cores := runtime.NumCPU()
 	log.Info("benchmark", "images_per_mode", *n, "cores", cores, "http_clients", *conc)
 	var rep report
@@ -101,6 +111,12 @@ func main() {
 			fail("documents", err)
 		}
 	}
+	if *searchable {
+		log.Info("mode: searchable PDFs against OCRmyPDF")
+		if rep.searchable, err = runSearchable(log, *server, *before); err != nil {
+			fail("ocrmypdf", err)
+		}
+	}
 	if *withJobs {
 		log.Info("mode: jobs")
 		if rep.jobs, err = runJobs(log, native, images, *n, *conc); err != nil {
@@ -125,6 +141,34 @@ func main() {
 			fail("writing report", err)
 		}
 	}
+}
+
+// runOnly runs the document modes asked for, alone (while working on them), and prints their
+// sections; with out, it writes them there too.
+func runOnly(log *slog.Logger, server, before string, docs, searchable bool, out string) error {
+	var rep report
+	var err error
+	if docs {
+		images, err := loadMix()
+		if err != nil {
+			return err
+		}
+		if rep.docs, err = runDocuments(log, server, images, 0); err != nil {
+			return err
+		}
+	}
+	if searchable {
+		if rep.searchable, err = runSearchable(log, server, before); err != nil {
+			return err
+		}
+	}
+	var b strings.Builder
+	rep.renderModes(&b)
+	fmt.Print(b.String())
+	if out != "" {
+		return os.WriteFile(out, []byte(b.String()), 0o644)
+	}
+	return nil
 }
 
 type page struct {

@@ -42,6 +42,7 @@ type report struct {
 	soak           []soakRow
 	worst          *worstReport
 	docs           *docReport
+	searchable     *searchReport
 	jobs           *jobsReport
 }
 
@@ -79,9 +80,7 @@ func (rep report) render() string {
 			r.cpuMS(), float64(r.PeakRSSKiB)/1024, r.Errors)
 		fmt.Fprintf(&b, "\nContainer/native throughput (same run, same load, --cpus %d, read-only, no capabilities): **%.2f**.\n", rep.cores, r.perSecond()/svc.perSecond())
 	}
-	if rep.docs != nil {
-		rep.docs.render(&b)
-	}
+	rep.renderModes(&b)
 	if rep.jobs != nil {
 		rep.jobs.render(&b)
 	}
@@ -107,6 +106,16 @@ func (rep report) render() string {
 		rep.worst.render(&b)
 	}
 	return b.String()
+}
+
+// renderModes writes the documents' sections (all that a -only run without -jobs measures).
+func (rep report) renderModes(b *strings.Builder) {
+	if rep.docs != nil {
+		rep.docs.render(b)
+	}
+	if rep.searchable != nil {
+		rep.searchable.render(b)
+	}
 }
 
 // slope is the least-squares slope of ys over xs.

@@ -225,6 +225,10 @@ func TestBadDocuments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ownerOnly, err := testdocs.Encrypt(scan, "") // opens without a password
+	if err != nil {
+		t.Fatal(err)
+	}
 	tiff := testdocs.TIFF(imgs, 300)
 	tests := []struct {
 		name   string
@@ -251,6 +255,10 @@ func TestBadDocuments(t *testing.T) {
 		{"unknown format", tiff, map[string]string{"format": "docx"}, 400, "invalid_format", "docx", time.Second},
 		{"unknown pdf_text", scan, map[string]string{"pdf_text": "guess"}, 400, "invalid_format", "guess", time.Second},
 		{"extract into hOCR", scan, map[string]string{"pdf_text": "extract", "format": "hocr"}, 400, "invalid_format", "hocr", time.Second},
+		{"unknown ocr_mode", scan, map[string]string{"format": "pdf", "ocr_mode": "redo"}, 400, "invalid_format", "redo", time.Second},
+		{"ocr_mode without format pdf", scan, map[string]string{"ocr_mode": "force_ocr"}, 400, "invalid_format", "format pdf", time.Second},
+		{"pdf_text into a searchable PDF", scan, map[string]string{"pdf_text": "auto", "format": "pdf"}, 400, "invalid_format", "pdf", time.Second},
+		{"searchable PDF of an owner-password PDF", ownerOnly, map[string]string{"format": "pdf"}, 422, "encrypted_pdf", "decrypt", 5 * time.Second},
 		{"layout with hOCR", scan, map[string]string{"layout": "true", "format": "hocr"}, 400, "invalid_format", "layout", time.Second},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"image"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -92,6 +93,8 @@ func TestJobResultsEqualReadOCR(t *testing.T) {
 	photo := testimages.Get(t, "phototest.tif").Bytes
 	pages, _ := docImages(t)
 	tiff := testdocs.TIFF(pages[:3], 300)
+	// Its searchable PDF (the pages losslessly, 20 KB each) is over twice the inline size too.
+	bigTIFF := testdocs.TIFF(append(append([]image.Image{}, pages[:3]...), pages[:3]...), 300)
 	for _, c := range []struct {
 		name  string
 		image []byte
@@ -104,7 +107,7 @@ func TestJobResultsEqualReadOCR(t *testing.T) {
 		{"tsv of a 3-page TIFF", tiff, map[string]any{"format": "tsv"}, 3},
 		{"pages 2-3 as ALTO", tiff, map[string]any{"format": "alto", "pages": "2-3"}, 2},
 		// Over the sizes kept in the message and the bucket: input and result in the object store.
-		{"a searchable PDF of a 3-page TIFF", tiff, map[string]any{"format": "pdf"}, 3},
+		{"a searchable PDF of a 6-page TIFF", bigTIFF, map[string]any{"format": "pdf"}, 6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			body := map[string]any{"image": b64(c.image)}

@@ -58,6 +58,7 @@ type Page struct {
 	doc           uint64 // its Document's ID (0 for a page made by Check)
 	tiffOffset    uint64 // a page of a multi-page TIFF: where its IFD is
 	dpi           int    // a PDF page: the resolution to render it at
+	components    int    // a JPEG's colour components (1, 3, 4)
 }
 
 // Valid reports whether p was made by Check.
@@ -75,6 +76,15 @@ func (p Page) Height() int { return p.height }
 
 // Pixels is Width x Height.
 func (p Page) Pixels() int64 { return int64(p.width) * int64(p.height) }
+
+// KeepsJPEG reports whether a PDF can hold this page's bytes as they are (a DCTDecode image):
+// a gray or colour JPEG that needs no turning. Other pages are encoded again, losslessly.
+func (p Page) KeepsJPEG() bool {
+	return p.format == JPEG && p.orientation <= 1 && (p.components == 1 || p.components == 3)
+}
+
+// Components is a JPEG's number of colour components (0 for other formats).
+func (p Page) Components() int { return p.components }
 
 // Orientation is the JPEG's EXIF orientation (1 upright, 2-8 to be turned; 0 none).
 func (p Page) Orientation() int { return p.orientation }
@@ -126,6 +136,7 @@ type header struct {
 	width, height int
 	gray          bool
 	orientation   int
+	components    int    // a JPEG's
 	data          []byte // the bytes to decode (a GIF is cut after its first frame)
 }
 
@@ -146,7 +157,7 @@ func readHeader(b []byte) (header, error) {
 		if info, err = readJPEG(b); err != nil {
 			break
 		}
-		h.orientation = info.orientation
+		h.orientation, h.components = info.orientation, info.components
 		cfg, err = jpeg.DecodeConfig(r)
 	case TIFF:
 		// The first page, as pixReadMem reads it; Document reads the others.
@@ -213,7 +224,8 @@ func Check(b []byte, maxPixels int64) (Page, error) {
 	if err := checkSize(h.width, h.height, maxPixels); err != nil {
 		return Page{}, err
 	}
-	p := Page{data: h.data, format: h.format, width: h.width, height: h.height, orientation: h.orientation, gray: h.gray}
+	p := Page{data: h.data, format: h.format, width: h.width, height: h.height, orientation: h.orientation, gray: h.gray,
+		components: h.components}
 	if p.orientation >= 5 { // a quarter turn: width and height swap
 		p.width, p.height = p.height, p.width
 	}

@@ -15,6 +15,7 @@ const maxJPEGScans = 100
 type jpegInfo struct {
 	orientation int // EXIF orientation, 1-8; 0 when absent or unreadable
 	scans       int
+	components  int // of the first frame: 1 gray, 3 colour, 4 CMYK (0: no frame header seen)
 }
 
 // readJPEG walks the JPEG's segments: it reads the EXIF orientation (the only tag used) and
@@ -59,6 +60,10 @@ func readJPEG(b []byte) (jpegInfo, error) {
 		payload := b[p+2 : p+length]
 		p += length
 		switch marker {
+		case 0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF: // SOFn
+			if info.components == 0 && len(payload) >= 6 {
+				info.components = int(payload[5])
+			}
 		case 0xE1: // APP1: the first Exif segment counts, as for every reader
 			if !exifSeen && len(payload) >= 6 && string(payload[:6]) == "Exif\x00\x00" {
 				exifSeen = true

@@ -32,6 +32,7 @@ import (
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/imageinput"
 	"github.com/readocr/readocr/service/internal/tessconfig"
+	"github.com/readocr/readocr/service/internal/textlayer"
 )
 
 // Errors of Recognize (besides the context's, see failure.FromContext).
@@ -118,7 +119,10 @@ type Request struct {
 // Outputs are the renderings a page is read into besides its text.
 type Outputs struct {
 	HOCR, ALTO, TSV bool
-	PDF             bool // a searchable PDF page (a PDF page is then rendered in colour)
+	PDF             bool // a searchable PDF page
+	// TextLayer makes the PDF page the invisible text alone (no image): for AddTextLayers, or
+	// with the image as it came (Result.Image), for output's image PDFs.
+	TextLayer bool
 }
 
 func (o Outputs) bits() int {
@@ -145,7 +149,11 @@ type Result struct {
 	// searchable PDF.
 	HOCR, ALTO, TSV string
 	PDF             []byte
-	Extracted       bool // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
+	Extracted       bool   // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
+	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	// Image is an image page losslessly encoded, with Outputs.TextLayer (nil for a PDF's page,
+	// and for a JPEG a PDF holds as it is: imageinput.Page.KeepsJPEG).
+	Image *PageImage
 }
 
 // Engine is the pool. It is safe for concurrent use.
@@ -483,7 +491,8 @@ func (e *Engine) pdfReady(ctx context.Context) error {
 func (e *Engine) pageJob(req Request) job {
 	pg := req.Page
 	j := job{Kind: jobPage, Lang: req.Lang.s, Orientation: pg.Orientation(), Settings: settings(req.Options),
-		Layout: req.Layout, Outputs: req.Outputs.bits(), Page: pg.Number() - 1}
+		Layout: req.Layout, Outputs: req.Outputs.bits(), TextLayer: req.Outputs.PDF && req.Outputs.TextLayer, Page: pg.Number() - 1}
+	j.EncodeImage = j.TextLayer && pg.Format() != imageinput.PDF && !pg.KeepsJPEG()
 	if pg.Document() == 0 {
 		j.Image = pg.Data()
 		return j
@@ -495,6 +504,7 @@ func (e *Engine) pageJob(req Request) job {
 
 // PDFInfo is what a worker found in a PDF.
 type PDFInfo struct {
+	Encrypted bool // opened without a password, but encrypted (an owner password)
 	PageCount int
 	Selected  []int        // the pages selected, from 1, in order
 	Sizes     [][2]float64 // their width and height in points
@@ -515,7 +525,18 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 		_, err := e.result(o, false)
 		return PDFInfo{}, err
 	}
-	return PDFInfo{PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
+	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
+}
+
+// AddTextLayers returns doc (a PDF) with each layer (a page's Result.PDF, read with
+// Outputs.TextLayer) laid over its page, in a worker: the client's PDF is parsed only there.
+func (e *Engine) AddTextLayers(ctx context.Context, doc imageinput.Document, layers []textlayer.Layer, batch bool) ([]byte, error) {
+	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobOverlay, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(), Layers: layers})
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.result(o, false)
+	return res.PDF, err
 }
 
 func colorName(p imageinput.Page) string {
@@ -819,7 +840,7 @@ func (e *Engine) result(o outcome, withLayout bool) (Result, error) {
 	default:
 		return Result{}, failure.Wrap(failure.Internal, errors.New(o.Message), "OCR failed")
 	}
-	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted}
+	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image}
 	if withLayout {
 		res.Words, res.Lines, res.Confidence = layout(o.Boxes)
 	}

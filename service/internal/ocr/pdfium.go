@@ -121,6 +121,12 @@ func (d openPDF) pageCount() (int, error) {
 	return res.PageCount, nil
 }
 
+// encrypted reports whether the document is encrypted (it opened: with an owner password only).
+func (d openPDF) encrypted() bool {
+	res, err := d.inst.FPDF_GetSecurityHandlerRevision(&requests.FPDF_GetSecurityHandlerRevision{Document: d.doc})
+	return err != nil || res.SecurityHandlerRevision >= 0
+}
+
 // size is page i's width and height in points, as it is displayed (its /Rotate applied).
 func (d openPDF) size(i int) (float64, float64, error) {
 	res, err := d.inst.GetPageSize(&requests.GetPageSize{Page: d.page(i)})

@@ -1,5 +1,14 @@
 package ocr
 
+import (
+	"github.com/otiai10/gosseract/v2"
+
+	"github.com/readocr/readocr/service/internal/textlayer"
+)
+
+// PageImage is an image page as a searchable PDF holds it: losslessly encoded by Leptonica.
+type PageImage = gosseract.PageImage
+
 // The engine and its worker processes (this same binary, started again with workerEnv set)
 // talk over three pipes, each a gob stream: jobs (parent to worker, fd 3 in the worker),
 // outcomes (worker to parent, fd 4) and stop orders (parent to worker, fd 5). The worker's
@@ -29,6 +38,7 @@ type workerConfig struct {
 const (
 	jobPage    = iota // recognise one page
 	jobInspect        // count a PDF's pages and measure the selected ones
+	jobOverlay        // lay text layers over the pages of a PDF (textlayer.Add)
 )
 
 // How a PDF page's text is read (PDFText).
@@ -70,6 +80,11 @@ type job struct {
 	Settings    map[string]string // Tesseract variables for this page only
 	Layout      bool
 	Outputs     int
+	TextLayer   bool // with outPDF: the page's invisible text alone, to lay over a PDF's page
+	EncodeImage bool // with TextLayer: the page's image too, losslessly encoded (outcome.Image)
+
+	// jobOverlay: the text layers of the document's pages.
+	Layers []textlayer.Layer
 
 	// jobInspect: the page selection (imageinput.ParsePages) and the most pages it may select.
 	Pages    string
@@ -103,8 +118,11 @@ type outcome struct {
 	HOCR, ALTO, TSV string
 	PDF             []byte
 	Extracted       bool
+	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	Image           *PageImage
 
 	// jobInspect.
+	Encrypted bool // the PDF opened without a password but is encrypted (an owner password)
 	PageCount int
 	Selected  []int        // the selected pages, from 1
 	Sizes     [][2]float64 // their width and height in points

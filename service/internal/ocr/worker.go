@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/otiai10/gosseract/v2"
+	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/glibcmalloc"
@@ -213,8 +214,11 @@ func (w *worker) run(j job) outcome {
 	} else if err := w.holdDocument(j); err != nil {
 		return outcome{Fail: failNeedDoc, Message: err.Error()}
 	}
-	if j.Kind == jobInspect {
+	switch j.Kind {
+	case jobInspect:
 		return w.inspect(j)
+	case jobOverlay:
+		return w.overlay(j)
 	}
 	c, err := w.client(j.Lang)
 	if err != nil {
@@ -256,6 +260,9 @@ type heldDocument struct {
 	format string
 	data   []byte
 	pdf    *pdfDoc // opened on its first PDF job
+
+	pdfcpu     *model.Context // read by pdfcpu for scanImage, on first use
+	parseTried bool
 }
 
 // holdDocument makes j's document the one kept, from j.DocData when it is new to this worker.
@@ -296,82 +303,6 @@ func (w *worker) pdf() (*pdfDoc, error) {
 		w.doc.pdf = d
 	}
 	return w.doc.pdf, nil
-}
-
-// inspect counts the kept PDF's pages, resolves the job's selection and measures those pages.
-func (w *worker) inspect(j job) outcome {
-	d, err := w.pdf()
-	if err != nil {
-		return failed(err)
-	}
-	var o outcome
-	err = d.use(func(pdf openPDF) error {
-		n, err := pdf.pageCount()
-		if err != nil {
-			return failure.New(failure.UndecodableDocument, "PDFium could not count the pages (%s)", pdfiumMessage(err))
-		}
-		if n < 1 {
-			return failure.New(failure.UndecodableDocument, "the PDF has no pages")
-		}
-		sel, err := imageinput.ParsePages(j.Pages)
-		if err != nil {
-			return err
-		}
-		pages, err := sel.Resolve(n, j.MaxPages)
-		if err != nil {
-			return err
-		}
-		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages))}
-		for i, p := range pages {
-			wpt, hpt, err := pdf.size(p - 1)
-			if err != nil {
-				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err))
-			}
-			o.Sizes[i] = [2]float64{wpt, hpt}
-		}
-		return nil
-	})
-	if err != nil {
-		return failed(err)
-	}
-	return o
-}
-
-// pdfPage reads a page of the kept PDF: its own text, or its rendering recognised.
-func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
-	d, err := w.pdf()
-	if err != nil {
-		return failed(err)
-	}
-	if j.PDFText != PDFTextOCR {
-		var text string
-		err := d.use(func(pdf openPDF) error {
-			var err error
-			if text, err = pdf.text(j.Page); err != nil {
-				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read its text (%s)", j.Page+1, pdfiumMessage(err))
-			}
-			return nil
-		})
-		if err != nil {
-			return failed(err)
-		}
-		if j.PDFText == PDFTextExtract || text != "" {
-			return outcome{Text: text, Extracted: true}
-		}
-	}
-	return c.recognize(ctx, j, func(t *gosseract.Client) error {
-		return d.use(func(pdf openPDF) error {
-			r, err := pdf.render(j.Page, j.DPI, j.Colour)
-			if err != nil {
-				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not render it (%s)", j.Page+1, pdfiumMessage(err))
-			}
-			defer r.release() // the pix is a copy
-			if abs(r.width-j.Width) > 1 || abs(r.height-j.Height) > 1 {
-				return fmt.Errorf("page %d rendered at %dx%d, %dx%d were accounted", j.Page+1, r.width, r.height, j.Width, j.Height)
-			}
-			return t.SetImageFromPixels(r.pix, r.width, r.height, r.stride, r.channels, j.DPI)
-		})
-	}, w.cfg)
 }
 
 func abs(x int) int { return max(x, -x) }
@@ -477,11 +408,13 @@ func (c *client) recognize(ctx context.Context, j job, setImage func(*gosseract.
 				Block: b.BlockNum, Paragraph: b.ParNum, Line: b.LineNum, Word: b.WordNum}
 		}
 	}
-	text, err := t.Text()
-	if err != nil {
-		return outcome{Fail: failOther, Message: err.Error()}
+	if !j.TextLayer { // a searchable PDF's answer is the PDF alone: its text would be thrown away
+		text, err := t.Text()
+		if err != nil {
+			return outcome{Fail: failOther, Message: err.Error()}
+		}
+		o.Text = text
 	}
-	o.Text = text
 	if err := renderings(t, j, cfg, &o); err != nil {
 		return outcome{Fail: failOther, Message: err.Error()}
 	}
@@ -510,7 +443,7 @@ func renderings(t *gosseract.Client, j job, cfg workerConfig, o *outcome) error 
 			return errors.New("no directory to write the PDF page in")
 		}
 		base := filepath.Join(cfg.TempDir, fmt.Sprintf("page-%d-%d", os.Getpid(), j.Seq))
-		if err := t.WritePDFPage(base, cfg.TessdataDir); err != nil {
+		if err := t.WritePDFPage(base, cfg.TessdataDir, j.TextLayer); err != nil {
 			return err
 		}
 		defer os.Remove(base + ".pdf")
@@ -519,6 +452,13 @@ func renderings(t *gosseract.Client, j job, cfg workerConfig, o *outcome) error 
 			return err
 		}
 		o.PDF = b
+	}
+	if j.EncodeImage {
+		img, err := t.EncodeImage()
+		if err != nil {
+			return err
+		}
+		o.Image = &img
 	}
 	return nil
 }

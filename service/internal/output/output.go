@@ -83,7 +83,8 @@ func (f Format) ContentType() string {
 
 // Outputs are the renderings the pages must be read into for f.
 func (f Format) Outputs() ocr.Outputs {
-	return ocr.Outputs{HOCR: f == HOCR, ALTO: f == ALTO, TSV: f == TSV, PDF: f == PDF}
+	// A searchable PDF is made of text layers: over a PDF's pages (textlayer) or images (imagePDF).
+	return ocr.Outputs{HOCR: f == HOCR, ALTO: f == ALTO, TSV: f == TSV, PDF: f == PDF, TextLayer: f == PDF}
 }
 
 // Layout reports whether f needs words and lines.
@@ -151,6 +152,10 @@ type Page struct {
 	Width, Height int // in pixels, as read
 	DPI           int // a PDF page's rendering resolution (0 for images)
 	Result        ocr.Result
+	// For format pdf: a JPEG page's bytes, which the PDF holds as they are (with the number
+	// of its colour components), when imageinput.Page.KeepsJPEG.
+	JPEG           []byte
+	JPEGComponents int
 }
 
 // Encode writes pages (in order) as f. version is Tesseract's (for the heads of hOCR and ALTO).
@@ -169,7 +174,7 @@ func Encode(w io.Writer, f Format, pages []Page, version string) error {
 	case TSV:
 		return write(w, tsvHead, pages, func(p Page) string { return p.Result.TSV }, "")
 	case PDF:
-		return mergePDF(w, pages)
+		return imagePDF(w, pages)
 	}
 	return fmt.Errorf("unknown format %q", f)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/tessconfig"
+	"github.com/readocr/readocr/service/internal/textlayer"
 )
 
 // Config holds the limits the pipeline applies.
@@ -129,7 +130,33 @@ func (p *Pipeline) check(in Input) (options, error) {
 	if o.pdfText != ocr.PDFTextOCR && o.format != output.Text && o.format != output.JSON {
 		return o, failure.Detail(output.ErrFormat, "pdf_text=%s gives text without OCR: it works with format text or json, not %s", in.PDFText, o.format)
 	}
-	return o, nil
+	return o, checkOCRMode(in.OCRMode, &o)
+}
+
+// OCR modes of a searchable PDF made from a PDF, as OCRmyPDF's users know them.
+const (
+	SkipText = "skip_text" // pages that have text are kept as they are, without OCR (the default)
+	ForceOCR = "force_ocr" // every page is OCRed, and its layer added over any text it has
+)
+
+// checkOCRMode reads ocr_mode into o: for format pdf only, where it decides which pages of a
+// PDF get a text layer, through the same detection as pdf_text=auto.
+func checkOCRMode(mode string, o *options) error {
+	if o.format != output.PDF {
+		if mode != "" {
+			return failure.Detail(output.ErrFormat, "ocr_mode=%s decides which pages of a searchable PDF are OCRed: it works with format pdf, not %s", mode, o.format)
+		}
+		return nil
+	}
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "", SkipText:
+		o.pdfText = ocr.PDFTextAuto
+	case ForceOCR:
+		o.pdfText = ocr.PDFTextOCR
+	default:
+		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s", mode, SkipText, ForceOCR)
+	}
+	return nil
 }
 
 // Result is an answer: its body in the format asked, and that format's media type.
@@ -175,11 +202,33 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	if err != nil {
 		return Result{}, err
 	}
+	if opts.format == output.PDF && doc.Format() == imageinput.PDF {
+		body, err := p.addTextLayers(ctx, doc, read, mem, in.Background)
+		if err != nil {
+			return Result{}, err
+		}
+		return Result{Body: body, ContentType: opts.format.ContentType(), Pages: read}, nil
+	}
 	var body bytes.Buffer
 	if err := output.Encode(&body, opts.format, read, p.version); err != nil {
 		return Result{}, failure.Wrap(failure.Internal, err, "encoding the answer")
 	}
 	return Result{Body: body.Bytes(), ContentType: opts.format.ContentType(), Pages: read}, nil
+}
+
+// addTextLayers is the searchable PDF of a PDF: the document as it came, with the text layer
+// of each page that was OCRed laid over it (pages that kept their own text get none).
+func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, mem *membudget.Reservation, background bool) ([]byte, error) {
+	var layers []textlayer.Layer
+	for _, pg := range pages {
+		if len(pg.Result.PDF) > 0 {
+			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF})
+		}
+	}
+	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again
+		return nil, err
+	}
+	return p.engine.AddTextLayers(ctx, doc, layers, len(pages) > 1 || background)
 }
 
 // pages are the selected pages of doc, each checked: from their headers for images and TIFFs;
@@ -204,7 +253,16 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 	if err != nil {
 		return nil, err
 	}
-	colour := opts.format == output.PDF
+	if info.Encrypted && opts.format == output.PDF {
+		// Its text layer's streams would have to be encrypted with the document's key; OCRmyPDF
+		// refuses such files too. Said before any page is read.
+		return nil, failure.New(failure.EncryptedPDF, "the PDF is encrypted (an owner password): a text layer cannot be added to it; decrypt it first (e.g. qpdf --decrypt) or ask for text or json")
+	}
+	// Every format renders PDF pages in gray (black and white ones in 1 bit): a searchable PDF
+	// keeps the original page, so the rendering is Tesseract's input only, and colour gives it
+	// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
+	// blue, for ink), at 4 bytes a pixel instead of 1.
+	const colour = false
 	maxPixels := p.cfg.MaxPixels
 	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour); m >= 0 {
 		maxPixels = min(maxPixels, m)
@@ -244,6 +302,9 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 				return err
 			}
 			out[i] = output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
+			if opts.format == output.PDF && pg.KeepsJPEG() {
+				out[i].JPEG, out[i].JPEGComponents = pg.Data(), pg.Components()
+			}
 			if in.Progress != nil {
 				mu.Lock()
 				done++
