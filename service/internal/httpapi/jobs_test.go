@@ -3,9 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,10 +17,12 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/readocr/readocr/internal/testsupport/testdocs"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 	"github.com/readocr/readocr/service/internal/jobs"
+	"github.com/readocr/readocr/service/internal/webhook"
 )
 
 // The jobs API, end to end on a real JetStream server (embedded in the test, or listening on
@@ -36,6 +35,7 @@ func jobsConfig() *jobs.Config {
 	c.MaxDeliver = 2
 	c.Concurrency = 2
 	c.WebhookSecret = "test-secret"
+	c.WebhookSchedule = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}
 	c.MaxQueued = 2000
 	return &c
 }
@@ -431,12 +431,14 @@ func startNATS(t *testing.T, dir string, port int) *server.Server {
 	return ns
 }
 
-// Callbacks: signed, retried while the receiver answers 500, never sent to an address the
-// rules refuse.
+// Callbacks, by the Standard Webhooks specification: signed (verified here as the README's
+// snippet verifies), retried from the outbox while the receiver answers 500 (the attempts on
+// the job's record), stopped by 410 Gone, never sent to an address the rules refuse (a dead
+// letter at once).
 func TestJobCallbacks(t *testing.T) {
 	type call struct {
-		sig  string
-		body []byte
+		header http.Header
+		body   []byte
 	}
 	var mu sync.Mutex
 	var calls []call
@@ -445,8 +447,12 @@ func TestJobCallbacks(t *testing.T) {
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
-		calls = append(calls, call{r.Header.Get(jobs.SignatureHeader), b})
+		calls = append(calls, call{r.Header.Clone(), b})
 		mu.Unlock()
+		if r.URL.Path == "/gone" {
+			w.WriteHeader(http.StatusGone)
+			return
+		}
 		if fails.Add(-1) >= 0 {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
@@ -456,39 +462,66 @@ func TestJobCallbacks(t *testing.T) {
 	h := newHarness(t, options{jobs: jobsConfig(), allowPrivate: true})
 	photo := b64(testimages.Get(t, "gos_001-helloworld.png").Bytes)
 	j := h.submit(map[string]any{"image": photo, "callback_url": receiver.URL + "/hook?token=abc"})
+	if j.Callback == nil || j.Callback.State != jobs.CallbackPending {
+		t.Fatalf("a new job's callback: %+v", j.Callback)
+	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 2 }, "two calls (a 500, then a 200)")
 	for _, c := range calls {
-		var got map[string]string
-		if err := json.Unmarshal(c.body, &got); err != nil || got["id"] != j.ID || got["status"] != "succeeded" {
+		var got struct {
+			Type string
+			Data map[string]string
+		}
+		if err := json.Unmarshal(c.body, &got); err != nil || got.Type != "job.succeeded" || got.Data["id"] != j.ID || got.Data["status"] != "succeeded" {
 			t.Errorf("callback body %s", c.body)
 		}
-		if err := verify("test-secret", c.sig, c.body, time.Now(), 5*time.Minute); err != nil {
-			t.Errorf("signature %q: %v", c.sig, err)
+		if err := readmeVerify("test-secret", c.body, c.header); err != nil {
+			t.Errorf("the README's verifier: %v (%v)", err, c.header)
 		}
-		if verify("other-secret", c.sig, c.body, time.Now(), 5*time.Minute) == nil {
+		if readmeVerify("other-secret", c.body, c.header) == nil {
 			t.Error("the signature verifies with another secret")
 		}
-		if verify("test-secret", c.sig, c.body, time.Now().Add(10*time.Minute), 5*time.Minute) == nil {
-			t.Error("a replay 10 minutes later verifies")
+		if readmeVerify("test-secret", []byte(`{"type":"job.failed"}`), c.header) == nil {
+			t.Error("another body verifies")
+		}
+		if c.header.Get("webhook-id") != calls[0].header.Get("webhook-id") {
+			t.Error("the retry has another webhook-id: receivers cannot drop the duplicate")
 		}
 	}
+	waitFor(t, func() bool { cb := h.job(j.ID).Callback; return cb != nil && cb.State == jobs.CallbackDelivered }, "the delivery recorded")
+	if cb := h.job(j.ID).Callback; cb.Attempts != 2 || cb.LastStatus != 200 || cb.LastAttempt == nil {
+		t.Errorf("the callback on the job: %+v", cb)
+	}
 
-	// Without --allow-private-urls, a callback to loopback is never made.
-	h2 := newHarness(t, options{jobs: jobsConfig()})
+	// 410 Gone: the receiver asks to stop, one attempt only.
 	before := len(calls)
+	g := h.submit(map[string]any{"image": photo, "callback_url": receiver.URL + "/gone"})
+	waitFor(t, func() bool { cb := h.job(g.ID).Callback; return cb != nil && cb.State == jobs.CallbackStopped }, "the callback stopped")
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	if len(calls) != before+1 {
+		t.Errorf("%d attempts at a 410 receiver, want 1", len(calls)-before)
+	}
+	mu.Unlock()
+
+	// Without --allow-private-urls, a callback to loopback is never made: failed at once.
+	h2 := newHarness(t, options{jobs: jobsConfig()})
+	before = len(calls)
 	j2 := h2.await(h2.submit(map[string]any{"image": photo, "callback_url": receiver.URL + "/hook"}).ID, time.Minute)
 	if j2.Status != jobs.Succeeded {
 		t.Fatalf("job: %+v", j2)
 	}
-	waitFor(t, func() bool { return strings.Contains(h2.logs.String(), `"msg":"callback not delivered"`) }, "the refusal logged")
+	waitFor(t, func() bool { cb := h2.job(j2.ID).Callback; return cb != nil && cb.State == jobs.CallbackFailed }, "the refusal recorded")
+	if cb := h2.job(j2.ID).Callback; cb.Attempts != 1 || cb.LastError == "" {
+		t.Errorf("a refused callback: %+v", cb)
+	}
 	time.Sleep(300 * time.Millisecond)
 	mu.Lock()
 	defer mu.Unlock()
 	if len(calls) != before {
 		t.Errorf("a callback reached a loopback address: %d calls", len(calls)-before)
 	}
-	if strings.Count(h2.logs.String(), `"msg":"callback not delivered"`) != 1 {
-		t.Error("a refused address was retried")
+	if strings.Count(h2.logs.String(), `"msg":"callback failed: dead letter"`) != 1 {
+		t.Error("no dead letter, or a refused address was retried")
 	}
 
 	// Callbacks need a secret.
@@ -502,33 +535,32 @@ func TestJobCallbacks(t *testing.T) {
 	}
 }
 
-// verify is the receiver's check, as the README shows it.
-func verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
+// readmeVerify is the receiver's check as the README shows it (a raw secret here; a
+// "whsec_..." secret goes to NewWebhook instead).
+func readmeVerify(secret string, body []byte, header http.Header) error {
+	wh, err := standardwebhooks.NewWebhookRaw([]byte(secret))
 	if err != nil {
-		return fmt.Errorf("no timestamp")
+		return err
 	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("timestamp %v off", d)
+	return wh.Verify(body, header) // the signatures, and a timestamp within 5 minutes of now
+}
+
+// A delivery whose timestamp is older than the tolerance is refused by the README's verifier,
+// even with a good signature (a replay); one signed with either of two secrets verifies.
+func TestReadmeVerifierRefusesOldTimestamps(t *testing.T) {
+	s, _ := webhook.NewSigner("new-secret,test-secret")
+	body := []byte(`{"type":"job.succeeded","data":{"id":"X","status":"succeeded"}}`)
+	fresh, _ := s.Sign("X.succeeded", time.Now(), body)
+	if err := readmeVerify("test-secret", body, fresh); err != nil {
+		t.Errorf("fresh, old secret: %v", err)
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return fmt.Errorf("bad signature")
+	if err := readmeVerify("new-secret", body, fresh); err != nil {
+		t.Errorf("fresh, new secret: %v", err)
 	}
-	return nil
+	old, _ := s.Sign("X.succeeded", time.Now().Add(-6*time.Minute), body)
+	if err := readmeVerify("test-secret", body, old); err == nil {
+		t.Error("a delivery signed 6 minutes ago verified")
+	}
 }
 
 // 1,000 jobs through 2 workers: each succeeds once, with the result /read_ocr gives.

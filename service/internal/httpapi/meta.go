@@ -15,6 +15,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	s.respond(w, http.StatusOK, map[string]any{
 		"API Documentation": "/openapi.yaml",
 		"version":           s.version,
+		"auth":              s.AuthMode(),
 		"endpoints": map[string]string{
 			"POST /read_ocr":    `read an image: {"image": "<url|base64|data: URI>", "lang": "eng", "config": ""} or multipart`,
 			"POST /jobs":        "the same body, read asynchronously: 202 and Location /jobs/{id}",
@@ -34,6 +35,7 @@ func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
 type probeStatus struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	Auth   string `json:"auth,omitempty"` // readiness: "api_keys", or "none" (an open service says so)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -47,7 +49,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	case !s.engine.Ready():
 		s.respond(w, http.StatusServiceUnavailable, probeStatus{Status: "unavailable", Reason: "warming up"})
 	default:
-		s.respond(w, http.StatusOK, probeStatus{Status: "ok"})
+		s.respond(w, http.StatusOK, probeStatus{Status: "ok", Auth: s.AuthMode()})
 	}
 }
 
