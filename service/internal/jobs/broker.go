@@ -36,16 +36,16 @@ const (
 
 // Config is how jobs are kept and run.
 type Config struct {
-	NATSURL        string        // an external NATS cluster; "": embedded
-	NATSWait       time.Duration // how long to wait at start for an external cluster to answer
-	Replicas       int           // copies of each job in an external cluster (3 for a 3-server one)
-	DataDir        string        // the embedded server's storage
-	TTL            time.Duration // how long a finished job and its result are kept
-	MaxQueued      int           // jobs waiting at most; more get 429 too_many_jobs
-	AckWait        time.Duration // a worker silent this long is taken for dead: its job is redelivered
-	MaxDeliver     int           // deliveries of one job; a job whose workers all died fails after these
-	Timeout        time.Duration // the longest a job may run
-	Concurrency    int           // jobs this process runs at once (role worker or all)
+	NATSURL     string        // an external NATS cluster; "": embedded
+	NATSWait    time.Duration // how long to wait at start for an external cluster to answer
+	Replicas    int           // copies of each job in an external cluster (3 for a 3-server one)
+	DataDir     string        // the embedded server's storage
+	TTL         time.Duration // how long a finished job and its result are kept
+	MaxQueued   int           // jobs waiting at most; more get 429 too_many_jobs
+	AckWait     time.Duration // a worker silent this long is taken for dead: its job is redelivered
+	MaxDeliver  int           // deliveries of one job; a job whose workers all died fails after these
+	Timeout     time.Duration // the longest a job may run
+	Concurrency int           // jobs this process runs at once (role worker or all)
 	// WebhookSecret signs callbacks (comma-separated: one signature each, for rotation);
 	// callbacks are refused without one. See webhook.NewSigner.
 	WebhookSecret   string
@@ -69,7 +69,6 @@ func DefaultConfig() Config {
 // eight hours, then a dead letter.
 var DefaultWebhookSchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute,
 	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour}
-
 
 // Broker is the connection to JetStream, and the embedded server when there is one.
 type Broker struct {

@@ -126,11 +126,11 @@ func New(b *Broker, check func(pipeline.Input) error) *Jobs {
 
 // Errors of the jobs API.
 var (
-	ErrNotFound  = failure.New(failure.NotFound, "no such job (it may have expired)")
-	ErrBacklog   = failure.New(failure.TooManyJobs, "the jobs' backlog is full: retry later")
-	ErrNotDone   = failure.New(failure.JobNotDone, "the job has not finished")
-	ErrCanceled  = failure.New(failure.JobCanceled, "the job was canceled")
-	errNoSecret  = failure.New(failure.BadRequest, "callback_url needs the service to have a webhook secret (--webhook-secret)")
+	ErrNotFound = failure.New(failure.NotFound, "no such job (it may have expired)")
+	ErrBacklog  = failure.New(failure.TooManyJobs, "the jobs' backlog is full: retry later")
+	ErrNotDone  = failure.New(failure.JobNotDone, "the job has not finished")
+	ErrCanceled = failure.New(failure.JobCanceled, "the job was canceled")
+	errNoSecret = failure.New(failure.BadRequest, "callback_url needs the service to have a webhook secret (--webhook-secret)")
 )
 
 // Submit queues a job, or returns the job an earlier submission with the same idempotency key
