@@ -637,3 +637,42 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A process that recorded its job's end and died before the callback reached the outbox:
+// the job is redelivered, the next runner finds it done and queues the callback then.
+func TestCallbackOfAJobWhoseProcessDiedAtItsEnd(t *testing.T) {
+	var calls atomic.Int32
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }))
+	defer receiver.Close()
+	h := newHarness(t, options{jobs: jobsConfig(), noRunner: true, allowPrivate: true})
+	j := h.submit(map[string]any{"image": b64(testimages.Get(t, "gos_001-helloworld.png").Bytes), "callback_url": receiver.URL})
+
+	// What the dead process wrote: the record says succeeded; nothing is in the outbox.
+	nc, err := h.broker.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	kv, err := js.KeyValue(context.Background(), "readocr_jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(context.Background(), j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec map[string]any
+	json.Unmarshal(e.Value(), &rec)
+	rec["status"], rec["finished_at"] = "succeeded", time.Now().UTC()
+	v, _ := json.Marshal(rec)
+	if _, err := kv.Update(context.Background(), j.ID, v, e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+
+	h.startRunner()
+	waitFor(t, func() bool { cb := h.job(j.ID).Callback; return cb != nil && cb.State == jobs.CallbackDelivered }, "the callback delivered")
+	if calls.Load() != 1 {
+		t.Errorf("%d calls, want 1", calls.Load())
+	}
+}
