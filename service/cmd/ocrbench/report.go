@@ -43,6 +43,7 @@ type report struct {
 	worst          *worstReport
 	docs           *docReport
 	jobs           *jobsReport
+	auth           *authReport
 }
 
 func (rep report) render() string {
@@ -84,6 +85,9 @@ func (rep report) render() string {
 	}
 	if rep.jobs != nil {
 		rep.jobs.render(&b)
+	}
+	if rep.auth != nil {
+		rep.auth.render(&b, rep.service)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")
