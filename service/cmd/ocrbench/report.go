@@ -87,7 +87,7 @@ func (rep report) render() string {
 		rep.jobs.render(&b)
 	}
 	if rep.auth != nil {
-		rep.auth.render(&b, rep.service)
+		rep.auth.render(&b)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")
