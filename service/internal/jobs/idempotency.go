@@ -44,7 +44,11 @@ type idempotency struct {
 }
 
 func idempotencyName(owner, key string) string {
-	sum := sha256.Sum256([]byte(owner + "\x00" + key))
+	id := key // without API keys: the name keys had before they were per API key
+	if owner != "" {
+		id = owner + "\x00" + key
+	}
+	sum := sha256.Sum256([]byte(id))
 	return "key." + hex.EncodeToString(sum[:])
 }
 
