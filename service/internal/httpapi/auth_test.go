@@ -98,7 +98,9 @@ func (h *harness) postWith(k testKey, path string, body map[string]any, header .
 	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
+		if header[i+1] != "" {
+			req.Header.Set(header[i], header[i+1])
+		}
 	}
 	return h.with(k, req)
 }
@@ -378,6 +380,7 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 		{"a bad escape", map[string]any{"image": b64(photo)}, `"order\x"`, 400, "bad_request"},
 		{"an empty string", map[string]any{"image": b64(photo)}, `""`, 400, "bad_request"},
 		{"too long", map[string]any{"image": b64(photo)}, `"` + strings.Repeat("k", 201) + `"`, 400, "bad_request"},
+		{"a control character in the field", map[string]any{"image": b64(photo), "idempotency_key": "team-a\x00order"}, "", 400, "bad_request"},
 	} {
 		r := h.postWith(none, "/jobs", c.body, "Idempotency-Key", c.header)
 		if r.status != c.status || r.errorCode(t) != c.code {

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,8 +27,9 @@ const MaxIdempotencyKey = 200
 
 var (
 	// ErrKeyLength is an idempotency key over MaxIdempotencyKey.
-	ErrKeyLength = failure.New(failure.BadRequest, "the idempotency key is longer than 200 bytes")
-	errKeyReused = failure.New(failure.IdempotencyKeyReused,
+	ErrKeyLength  = failure.New(failure.BadRequest, "the idempotency key is longer than 200 bytes")
+	errKeyControl = failure.New(failure.BadRequest, "the idempotency key has control characters")
+	errKeyReused  = failure.New(failure.IdempotencyKeyReused,
 		"this idempotency key was used for a different request: use a new key for a new request")
 	errKeyInUse = failure.New(failure.IdempotencyKeyInUse,
 		"a request with this idempotency key is still being queued: retry in a moment")
@@ -70,6 +72,9 @@ func fingerprint(s Submission) string {
 func (j *Jobs) submitOnce(ctx context.Context, s Submission) (Job, error) {
 	if len(s.IdempotencyKey) > MaxIdempotencyKey {
 		return Job{}, ErrKeyLength
+	}
+	if strings.ContainsFunc(s.IdempotencyKey, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return Job{}, errKeyControl
 	}
 	name := idempotencyName(s.Owner, s.IdempotencyKey)
 	mine := idempotency{Job: rand.Text(), Fingerprint: fingerprint(s)}
