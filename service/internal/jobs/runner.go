@@ -142,6 +142,9 @@ func (r *Runner) run(msg jetstream.Msg) {
 		return
 	}
 	log := r.b.log.With("job", req.ID)
+	if req.Owner != "" {
+		log = log.With("key", req.Owner) // the API key's id, never the key
+	}
 	ctx := context.Background()
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
