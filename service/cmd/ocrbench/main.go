@@ -10,10 +10,12 @@
 //  7. with -documents, a 20-page PDF on one worker and on all (fan-out), against the CLI
 //     baselines, and a 50-page PDF's peak memory and its effect on single pages;
 //  8. with -ocrmypdf, searchable PDFs of three documents against OCRmyPDF (ocrmypdf.go).
+//  9. with -auth, API keys: what authentication and the shared limits cost a request, the
+//     throughput with them, and a guessed key's timing (auth.go).
 //
 // Each mode runs in its own process(es) so that CPU time and memory are its own. The result
 // is a Markdown report (stdout and -out). Files: limit.go, service.go, cli.go, worst.go,
-// documents.go, report.go.
+// documents.go, auth.go, report.go.
 package main
 
 import (
@@ -46,7 +48,8 @@ func main() {
 	docs := flag.Bool("documents", false, "measure documents (PDF fan-out, baselines, a 50-page PDF)")
 	withJobs := flag.Bool("jobs", false, "measure jobs against synchronous requests (throughput, queueing overhead)")
 	searchable := flag.Bool("ocrmypdf", false, "measure searchable PDFs (format=pdf) against OCRmyPDF on three documents")
-	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -jobs, -ocrmypdf, -worst), not the throughput modes")
+	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -ocrmypdf), not the throughput modes")
+	withAuth := flag.Bool("auth", false, "measure API keys: the cost per request, throughput with keys and limits, a guessed key's timing")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	fail := func(what string, err error) {
@@ -121,6 +124,12 @@ func main() {
 		log.Info("mode: jobs")
 		if rep.jobs, err = runJobs(log, native, images, *n, *conc); err != nil {
 			fail("jobs", err)
+		}
+	}
+	if *withAuth {
+		log.Info("mode: API keys")
+		if rep.auth, err = runAuth(log, *server, native, images, *n, *conc); err != nil {
+			fail("auth", err)
 		}
 	}
 	// Memory comes last, so that the throughput modes above ran back to back.

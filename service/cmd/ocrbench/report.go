@@ -44,6 +44,7 @@ type report struct {
 	docs           *docReport
 	searchable     *searchReport
 	jobs           *jobsReport
+	auth           *authReport
 }
 
 func (rep report) render() string {
@@ -83,6 +84,9 @@ func (rep report) render() string {
 	rep.renderModes(&b)
 	if rep.jobs != nil {
 		rep.jobs.render(&b)
+	}
+	if rep.auth != nil {
+		rep.auth.render(&b)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")

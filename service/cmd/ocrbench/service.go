@@ -25,6 +25,7 @@ import (
 type target struct {
 	name    string
 	base    string // the API
+	key     string // an API key to send (Authorization: Bearer), if the target requires one
 	admin   string // its admin port ("" when it has none)
 	pid     int    // on this host (a container's process is visible here too)
 	startup time.Duration
@@ -153,7 +154,12 @@ func (l *loader) run(count int, lat []time.Duration, progress func(done int)) in
 	var errs, done atomic.Int64
 	parallel(count, l.conc, func(_, i int) {
 		began := time.Now()
-		resp, err := l.client.Post(l.t.base+"/read_ocr", "application/json", bytes.NewReader(l.bodies[i%len(l.bodies)]))
+		req, _ := http.NewRequest(http.MethodPost, l.t.base+"/read_ocr", bytes.NewReader(l.bodies[i%len(l.bodies)]))
+		req.Header.Set("Content-Type", "application/json")
+		if l.t.key != "" {
+			req.Header.Set("Authorization", "Bearer "+l.t.key)
+		}
+		resp, err := l.client.Do(req)
 		if err == nil {
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/readocr/readocr/client/ocrcmd"
+	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/config"
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
@@ -31,6 +32,7 @@ import (
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/ratelimit"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
@@ -43,6 +45,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "ocr" { // the client: readocr ocr FILE|DIR|GLOB...
 		os.Exit(ocrcmd.Main(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "key" {
+		os.Exit(keyCommand(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -129,6 +134,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
 		}
+	}
+	if err := setUpAccess(ctx, cfg, log, srv, broker, runner); err != nil {
+		engine.Close(context.Background())
+		return err
 	}
 
 	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.Port))
@@ -234,5 +243,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		log.Warn("OCR workers did not stop in time: killed", "err", err)
 	}
 	log.Info("stopped")
+	return nil
+}
+
+// setUpAccess turns API keys on when a key file is configured (and says loudly when not), with
+// limits shared through the jobs broker's key-value store (per process without a broker).
+func setUpAccess(ctx context.Context, cfg config.Config, log *slog.Logger, srv *httpapi.Server, broker *jobs.Broker, runner *jobs.Runner) error {
+	var limits *ratelimit.Limiter
+	if broker != nil {
+		kv, err := broker.KeyValue(ctx, "readocr_limits")
+		if err != nil {
+			return fmt.Errorf("rate limits bucket: %w", err)
+		}
+		limits = ratelimit.New(kv, log)
+	} else {
+		limits = ratelimit.New(nil, log)
+	}
+	if runner != nil {
+		runner.CountPages(limits) // jobs' pages count against their key's quota
+	}
+	if cfg.Access.KeyFile == "" {
+		log.Warn("API keys off: every client is served without a key (/ and /readyz say auth none); --api-keys FILE requires them")
+		return nil
+	}
+	keys, err := apikey.Load(cfg.Access.KeyFile, log)
+	if err != nil {
+		return err
+	}
+	go keys.Watch(ctx, cfg.Access.KeyReload)
+	srv.SetAuth(keys, limits)
+	log.Info("API keys on", "file", cfg.Access.KeyFile, "keys", keys.Len(), "reload", cfg.Access.KeyReload.String(),
+		"limits_shared", limits.Shared())
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/webhook"
 )
 
 // Server is how the process serves: ports, shutdown, logs, memory.
@@ -38,6 +39,12 @@ type Server struct {
 	Role              string // all, api (queues jobs, runs none) or worker (runs jobs)
 }
 
+// Access is who may use the API: the key file (API keys, their scopes and limits).
+type Access struct {
+	KeyFile   string        // "": API keys off, every client served
+	KeyReload time.Duration // how often the key file is read again (revocation without a restart)
+}
+
 // Config is every setting of the service, by the component that uses it.
 type Config struct {
 	Server   Server
@@ -46,6 +53,7 @@ type Config struct {
 	OCR      ocr.Config
 	Fetch    fetch.Config
 	Jobs     jobs.Config
+	Access   Access
 }
 
 // Default is the configuration with no flag or variable set.
@@ -59,6 +67,7 @@ func Default() Config {
 		OCR:      ocr.DefaultConfig(cpus),
 		Fetch:    fetch.DefaultConfig(),
 		Jobs:     jobs.DefaultConfig(),
+		Access:   Access{KeyReload: 5 * time.Second},
 	}
 }
 
@@ -66,7 +75,7 @@ func Default() Config {
 // It returns flag.ErrHelp after printing usage to out for -h/--help.
 func Load(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	c := Default()
-	var cidrs, level, memory string
+	var cidrs, level, memory, schedule string
 	fs := flag.NewFlagSet("readocr", flag.ContinueOnError)
 	fs.SetOutput(out)
 	e := envDefaults{getenv: getenv}
@@ -112,9 +121,23 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.IntVar(&j.Concurrency, "job-concurrency", e.int("OCR_JOB_CONCURRENCY", 0), "jobs this process runs at once; default: 2 x workers [$OCR_JOB_CONCURRENCY]")
 	fs.DurationVar(&j.AckWait, "job-ack-wait", e.duration("OCR_JOB_ACK_WAIT", j.AckWait), "a worker silent this long is taken for dead and its job given to another [$OCR_JOB_ACK_WAIT]")
 	fs.IntVar(&j.MaxDeliver, "job-max-deliver", e.int("OCR_JOB_MAX_DELIVER", j.MaxDeliver), "times a job is given to a worker before it fails as worker_lost [$OCR_JOB_MAX_DELIVER]")
-	fs.StringVar(&j.WebhookSecret, "webhook-secret", e.str("OCR_WEBHOOK_SECRET", ""), "key that signs job callbacks (HMAC-SHA256); callbacks are refused without one [$OCR_WEBHOOK_SECRET]")
+	fs.StringVar(&j.WebhookSecret, "webhook-secret", e.str("OCR_WEBHOOK_SECRET", ""), "secret that signs job callbacks (Standard Webhooks: whsec_<base64>, or any string); comma-separated for a rotation (one signature each); callbacks are refused without one [$OCR_WEBHOOK_SECRET]")
+	// Access control: API keys, callbacks' retries, the broker's credentials.
+	a, na := &c.Access, &j.NATSAuth
+	fs.StringVar(&a.KeyFile, "api-keys", e.str("OCR_API_KEYS", ""), "key file (YAML: id, sha256, scopes, limits; readocr key new makes a key): every route but the probes then needs a key; default: no keys, every client served [$OCR_API_KEYS]")
+	fs.DurationVar(&a.KeyReload, "api-keys-reload", e.duration("OCR_API_KEYS_RELOAD", a.KeyReload), "how often the key file is read again: a key removed from it is refused from then on [$OCR_API_KEYS_RELOAD]")
+	fs.StringVar(&schedule, "webhook-retry-schedule", e.str("OCR_WEBHOOK_RETRY_SCHEDULE", durations(j.WebhookSchedule)), "waits before each retry of a callback not answered 2xx; then a dead letter [$OCR_WEBHOOK_RETRY_SCHEDULE]")
+	fs.DurationVar(&j.WebhookTimeout, "webhook-timeout", e.duration("OCR_WEBHOOK_TIMEOUT", j.WebhookTimeout), "time a callback's receiver has to answer one attempt [$OCR_WEBHOOK_TIMEOUT]")
+	fs.StringVar(&na.User, "nats-user", e.str("OCR_NATS_USER", ""), "user for --nats-url (with --nats-password) [$OCR_NATS_USER]")
+	fs.StringVar(&na.Password, "nats-password", e.str("OCR_NATS_PASSWORD", ""), "password of --nats-user (prefer the variable: flags show in ps) [$OCR_NATS_PASSWORD]")
+	fs.StringVar(&na.NKey, "nats-nkey", e.str("OCR_NATS_NKEY", ""), "file with an NKey seed for --nats-url [$OCR_NATS_NKEY]")
+	fs.StringVar(&na.Creds, "nats-creds", e.str("OCR_NATS_CREDS", ""), "NATS .creds file (user JWT and seed) for --nats-url [$OCR_NATS_CREDS]")
+	fs.StringVar(&na.CA, "nats-ca", e.str("OCR_NATS_CA", ""), "CA certificate (PEM) that signed the NATS server's; turns TLS on [$OCR_NATS_CA]")
+	fs.StringVar(&na.Cert, "nats-cert", e.str("OCR_NATS_CERT", ""), "client certificate (PEM) for NATS servers that verify clients, with --nats-key [$OCR_NATS_CERT]")
+	fs.StringVar(&na.Key, "nats-key", e.str("OCR_NATS_KEY", ""), "the client certificate's private key (PEM) [$OCR_NATS_KEY]")
 
-	if err := fs.Parse(args); err != nil {
+	var err error
+	if err = fs.Parse(args); err != nil {
 		return c, err
 	}
 	if e.err != nil {
@@ -148,6 +171,9 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	}
 	o.NoPDF = !pdf
 	f.MaxBytes = h.MaxImageBytes
+	if j.WebhookSchedule, err = parseDurations(schedule); err != nil {
+		return c, fmt.Errorf("webhook-retry-schedule: %w", err)
+	}
 	if j.Concurrency == 0 {
 		// Twice the workers: while a job stores its result and takes the next, another job's
 		// page keeps the worker busy.
@@ -196,12 +222,50 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{"queue-timeout": c.OCR.QueueTimeout, "request-timeout": c.HTTP.RequestTimeout,
 		"write-timeout": c.HTTP.WriteTimeout, "memory-wait": c.HTTP.MemoryWait, "fetch-timeout": c.Fetch.Timeout,
 		"fetch-connect-timeout": c.Fetch.ConnectTimeout, "shutdown-timeout": c.Server.ShutdownTimeout, "idle-timeout": c.Server.IdleTimeout,
-		"job-ttl": c.Jobs.TTL, "job-timeout": c.Jobs.Timeout, "job-ack-wait": c.Jobs.AckWait} {
+		"job-ttl": c.Jobs.TTL, "job-timeout": c.Jobs.Timeout, "job-ack-wait": c.Jobs.AckWait,
+		"api-keys-reload": c.Access.KeyReload, "webhook-timeout": c.Jobs.WebhookTimeout} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", name))
 		}
 	}
+	if _, err := webhook.NewSigner(c.Jobs.WebhookSecret); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.Jobs.NATSAuth != jobs.NATSAuth{}) && c.Jobs.NATSURL == "" {
+		errs = append(errs, fmt.Errorf("the NATS credentials (--nats-user, --nats-nkey, --nats-creds, --nats-ca ...) are for --nats-url"))
+	}
 	return errors.Join(errs...)
+}
+
+// parseDurations reads "5s,30s,2m".
+func parseDurations(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("%q is not a positive duration", v)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func durations(ds []time.Duration) string {
+	var s []string
+	for _, d := range ds {
+		v := d.String() // 2m0s reads as 2m, 1h0m0s as 1h
+		if strings.HasSuffix(v, "m0s") {
+			v = strings.TrimSuffix(v, "0s")
+		}
+		if strings.HasSuffix(v, "h0m") {
+			v = strings.TrimSuffix(v, "0m")
+		}
+		s = append(s, v)
+	}
+	return strings.Join(s, ",")
 }
 
 // ParseBytes reads a size in bytes, with Kubernetes' binary suffixes (Ki, Mi, Gi; "B" after

@@ -91,3 +91,38 @@ func TestParseBytes(t *testing.T) {
 		}
 	}
 }
+
+// Access control: the key file, the callbacks' schedule, the broker's credentials.
+func TestAccessSettings(t *testing.T) {
+	c, err := Load([]string{"--webhook-retry-schedule", "1s, 1m", "--nats-url", "tls://nats:4222", "--nats-ca", "/ca.pem"},
+		env(map[string]string{"OCR_API_KEYS": "/keys/keys.yaml", "OCR_NATS_USER": "readocr", "OCR_NATS_PASSWORD": "pw",
+			"OCR_WEBHOOK_SECRET": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,old-secret"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Access.KeyFile != "/keys/keys.yaml" || c.Access.KeyReload != 5*time.Second || len(c.Jobs.WebhookSchedule) != 2 ||
+		c.Jobs.WebhookSchedule[1] != time.Minute || c.Jobs.NATSAuth.User != "readocr" || c.Jobs.NATSAuth.CA != "/ca.pem" {
+		t.Fatalf("got %+v %+v", c.Access, c.Jobs)
+	}
+	d, _ := Load(nil, env(nil), &bytes.Buffer{})
+	if d.Access.KeyFile != "" || len(d.Jobs.WebhookSchedule) != 8 {
+		t.Errorf("defaults: keys %q, schedule %v", d.Access.KeyFile, d.Jobs.WebhookSchedule)
+	}
+	var help bytes.Buffer
+	Load([]string{"--help"}, env(nil), &help)
+	if !strings.Contains(help.String(), `(default "5s,30s,2m,10m,30m,1h,2h,4h")`) {
+		t.Errorf("the schedule's default in --help:\n%s", help.String())
+	}
+	for _, bad := range [][]string{
+		{"--webhook-retry-schedule", "1s,soon"},
+		{"--webhook-retry-schedule", "-1s"},
+		{"--webhook-secret", "whsec_!!!"},
+		{"--nats-user", "readocr"}, // credentials without --nats-url
+		{"--api-keys-reload", "0s"},
+		{"--webhook-timeout", "0s"},
+	} {
+		if _, err := Load(bad, env(nil), &bytes.Buffer{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -51,6 +51,14 @@ const (
 	WorkerLost           Code = "worker_lost" // a job whose worker died every time it ran it
 	MethodNotAllowed     Code = "method_not_allowed"
 	Internal             Code = "internal"
+
+	// Access control (API keys, limits) and idempotency keys.
+	Unauthorized         Code = "unauthorized"           // no API key, or one not in the key file
+	Forbidden            Code = "forbidden"              // a key without the route's scope
+	RateLimited          Code = "rate_limited"           // the key's request rate
+	QuotaExceeded        Code = "quota_exceeded"         // the key's pages for the period
+	IdempotencyKeyReused Code = "idempotency_key_reused" // the same Idempotency-Key with another request
+	IdempotencyKeyInUse  Code = "idempotency_key_in_use" // the first request with it is still being queued
 )
 
 // Codes lists every code, for the test that holds them against the contract.
@@ -61,6 +69,7 @@ var Codes = []Code{
 	InvalidFormat, NotAcceptable, UnknownLanguage, QueueFull, QueueTimeout, ServerBusy,
 	NotReady, FetchFailed, FetchTimeout, OCRTimeout, ClientClosedRequest, NotFound, MethodNotAllowed,
 	TooManyJobs, JobNotDone, JobCanceled, WorkerLost, Internal,
+	Unauthorized, Forbidden, RateLimited, QuotaExceeded, IdempotencyKeyReused, IdempotencyKeyInUse,
 }
 
 // Error is a failure with its code. Message is for the client; Err, the cause, is for logs.

@@ -57,6 +57,13 @@ var statuses = map[failure.Code]status{
 	failure.FetchTimeout:        {http.StatusGatewayTimeout, 0},
 	// Retrying the same page would take as long again: no Retry-After.
 	failure.OCRTimeout: {http.StatusGatewayTimeout, 0},
+	// Access control. The limits set their own Retry-After (the table's is the floor).
+	failure.Unauthorized:         {http.StatusUnauthorized, 0},
+	failure.Forbidden:            {http.StatusForbidden, 0},
+	failure.RateLimited:          {http.StatusTooManyRequests, 1},
+	failure.QuotaExceeded:        {http.StatusTooManyRequests, 1},
+	failure.IdempotencyKeyReused: {http.StatusUnprocessableEntity, 0},
+	failure.IdempotencyKeyInUse:  {http.StatusConflict, 1},
 }
 
 type errorBody struct {
@@ -80,7 +87,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		msg = "internal error"
 	}
 	annotate(r, func(a *annotations) { a.ErrorCode, a.err = string(code), err })
-	if st.retryAfter > 0 {
+	if st.retryAfter > 0 && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(st.retryAfter))
 	}
 	var body errorBody

@@ -24,11 +24,13 @@ import (
 	"github.com/readocr/readocr/internal/testsupport"
 	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
 	"github.com/readocr/readocr/service/api"
+	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/ratelimit"
 )
 
 // The engine's workers are this test binary started again: ServeIfWorker serves then.
@@ -63,6 +65,7 @@ type options struct {
 	maxPages       int
 	jobs           *jobs.Config // turns jobs on (DataDir: a temporary one if empty)
 	noRunner       bool         // jobs are queued, none is run (until startRunner)
+	keys           string       // a key file's content: turns API keys on (auth_test.go)
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -81,6 +84,10 @@ type harness struct {
 	jobCfg  jobs.Config
 	broker  *jobs.Broker
 	runner  *jobs.Runner
+
+	keyFile string             // with options.keys
+	keyring *apikey.Keyring    // with options.keys
+	limits  *ratelimit.Limiter // over the broker's KV with jobs, else in the process
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -156,8 +163,14 @@ func newHarness(t *testing.T, o options) *harness {
 		if h.jobCfg.DataDir == "" {
 			h.jobCfg.DataDir = t.TempDir()
 		}
-		h.openJobs(!o.noRunner)
+		h.openJobs(false)
 		t.Cleanup(h.closeJobs)
+	}
+	if o.keys != "" {
+		h.turnKeysOn(o.keys)
+	}
+	if o.jobs != nil && !o.noRunner {
+		h.startRunner()
 	}
 	return h
 }
@@ -181,6 +194,9 @@ func (h *harness) openJobs(run bool) {
 func (h *harness) startRunner() {
 	h.t.Helper()
 	h.runner = jobs.NewRunner(h.broker, h.pipe, h.budget, h.fetcher)
+	if h.limits != nil {
+		h.runner.CountPages(h.limits)
+	}
 	if err := h.runner.Start(); err != nil {
 		h.t.Fatal(err)
 	}

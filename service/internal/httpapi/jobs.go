@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -22,6 +23,9 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
+	if !s.checkPages(w, r) { // before the body is read
+		return
+	}
 	in, mem, err := s.decode(w, r)
 	defer mem.Release()
 	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
@@ -40,7 +44,13 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Format = string(f)
 	}
-	job, err := s.jobs.Submit(r.Context(), jobs.Submission{Input: in.Input, SubmitOptions: in.SubmitOptions})
+	if err := idempotencyHeader(r, &in.SubmitOptions); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sub := jobs.Submission{Input: in.Input, SubmitOptions: in.SubmitOptions}
+	sub.Owner, sub.PagePeriod = s.owner(r)
+	job, err := s.jobs.Submit(r.Context(), sub)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -55,7 +65,7 @@ func (s *Server) handleGetJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	job, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"))
+	job, err := s.jobs.Get(r.Context(), chi.URLParam(r, "id"), caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -70,7 +80,7 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	body, contentType, err := s.jobs.Result(r.Context(), chi.URLParam(r, "id"))
+	body, contentType, err := s.jobs.Result(r.Context(), chi.URLParam(r, "id"), caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -85,7 +95,7 @@ func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	job, deleted, err := s.jobs.Cancel(r.Context(), chi.URLParam(r, "id"))
+	job, deleted, err := s.jobs.Cancel(r.Context(), chi.URLParam(r, "id"), caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -95,4 +105,59 @@ func (s *Server) handleDeleteJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.respond(w, http.StatusOK, job)
+}
+
+// idempotencyHeader takes the Idempotency-Key header (draft-ietf-httpapi-idempotency-key-header:
+// a Structured Field string, "order-17"; a bare value of printable characters is taken as it
+// is, as many clients send it). The body's idempotency_key field is the older way; both may be
+// sent only with the same value.
+func idempotencyHeader(r *http.Request, o *jobs.SubmitOptions) error {
+	h := r.Header.Values("Idempotency-Key")
+	if len(h) == 0 {
+		return nil
+	}
+	key, ok := sfString(strings.Join(h, ","))
+	switch {
+	case !ok:
+		return failure.New(failure.BadRequest, `Idempotency-Key must be a string such as "order-17" (a Structured Field string)`)
+	case key == "":
+		return failure.New(failure.BadRequest, "Idempotency-Key is empty")
+	case len(key) > jobs.MaxIdempotencyKey:
+		return jobs.ErrKeyLength
+	case o.IdempotencyKey != "" && o.IdempotencyKey != key:
+		return failure.New(failure.BadRequest, "the Idempotency-Key header and the idempotency_key field differ")
+	}
+	o.IdempotencyKey = key
+	return nil
+}
+
+// sfString reads a Structured Field string (RFC 9651 3.3.3), or a bare value of visible ASCII.
+func sfString(v string) (string, bool) {
+	v = strings.TrimSpace(v)
+	if !strings.HasPrefix(v, `"`) {
+		for i := 0; i < len(v); i++ {
+			if v[i] <= ' ' || v[i] > '~' || v[i] == '"' || v[i] == '\\' || v[i] == ',' {
+				return "", false
+			}
+		}
+		return v, true
+	}
+	var b strings.Builder
+	for i := 1; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '\\':
+			if i+1 >= len(v) || (v[i+1] != '"' && v[i+1] != '\\') {
+				return "", false
+			}
+			i++
+			b.WriteByte(v[i])
+		case c == '"':
+			return b.String(), i == len(v)-1
+		case c < ' ' || c > '~':
+			return "", false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", false // no closing quote
 }

@@ -3,19 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +32,7 @@ func jobsConfig() *jobs.Config {
 	c.MaxDeliver = 2
 	c.Concurrency = 2
 	c.WebhookSecret = "test-secret"
+	c.WebhookSchedule = []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}
 	c.MaxQueued = 2000
 	return &c
 }
@@ -432,106 +428,6 @@ func startNATS(t *testing.T, dir string, port int) *server.Server {
 		t.Fatal("nats-server did not start")
 	}
 	return ns
-}
-
-// Callbacks: signed, retried while the receiver answers 500, never sent to an address the
-// rules refuse.
-func TestJobCallbacks(t *testing.T) {
-	type call struct {
-		sig  string
-		body []byte
-	}
-	var mu sync.Mutex
-	var calls []call
-	var fails atomic.Int32
-	fails.Store(1)
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		calls = append(calls, call{r.Header.Get(jobs.SignatureHeader), b})
-		mu.Unlock()
-		if fails.Add(-1) >= 0 {
-			w.WriteHeader(http.StatusInternalServerError)
-		}
-	}))
-	defer receiver.Close()
-
-	h := newHarness(t, options{jobs: jobsConfig(), allowPrivate: true})
-	photo := b64(testimages.Get(t, "gos_001-helloworld.png").Bytes)
-	j := h.submit(map[string]any{"image": photo, "callback_url": receiver.URL + "/hook?token=abc"})
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) == 2 }, "two calls (a 500, then a 200)")
-	for _, c := range calls {
-		var got map[string]string
-		if err := json.Unmarshal(c.body, &got); err != nil || got["id"] != j.ID || got["status"] != "succeeded" {
-			t.Errorf("callback body %s", c.body)
-		}
-		if err := verify("test-secret", c.sig, c.body, time.Now(), 5*time.Minute); err != nil {
-			t.Errorf("signature %q: %v", c.sig, err)
-		}
-		if verify("other-secret", c.sig, c.body, time.Now(), 5*time.Minute) == nil {
-			t.Error("the signature verifies with another secret")
-		}
-		if verify("test-secret", c.sig, c.body, time.Now().Add(10*time.Minute), 5*time.Minute) == nil {
-			t.Error("a replay 10 minutes later verifies")
-		}
-	}
-
-	// Without --allow-private-urls, a callback to loopback is never made.
-	h2 := newHarness(t, options{jobs: jobsConfig()})
-	before := len(calls)
-	j2 := h2.await(h2.submit(map[string]any{"image": photo, "callback_url": receiver.URL + "/hook"}).ID, time.Minute)
-	if j2.Status != jobs.Succeeded {
-		t.Fatalf("job: %+v", j2)
-	}
-	waitFor(t, func() bool { return strings.Contains(h2.logs.String(), `"msg":"callback not delivered"`) }, "the refusal logged")
-	time.Sleep(300 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(calls) != before {
-		t.Errorf("a callback reached a loopback address: %d calls", len(calls)-before)
-	}
-	if strings.Count(h2.logs.String(), `"msg":"callback not delivered"`) != 1 {
-		t.Error("a refused address was retried")
-	}
-
-	// Callbacks need a secret.
-	cfg := jobsConfig()
-	cfg.WebhookSecret = ""
-	h3 := newHarness(t, options{jobs: cfg})
-	b, _ := json.Marshal(map[string]any{"image": photo, "callback_url": "https://example.com/hook"})
-	req, _ := http.NewRequest(http.MethodPost, h3.ts.URL+"/jobs", bytes.NewReader(b))
-	if r := h3.do(req); r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "webhook-secret") {
-		t.Errorf("a callback without a secret: %d %s", r.status, r.body)
-	}
-}
-
-// verify is the receiver's check, as the README shows it.
-func verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	var ts, sig string
-	for _, part := range strings.Split(header, ",") {
-		k, v, _ := strings.Cut(part, "=")
-		switch k {
-		case "t":
-			ts = v
-		case "v1":
-			sig = v
-		}
-	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("no timestamp")
-	}
-	if d := now.Sub(time.Unix(sec, 0)); d > tolerance || d < -tolerance {
-		return fmt.Errorf("timestamp %v off", d)
-	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte(ts + "."))
-	mac.Write(body)
-	want := hex.EncodeToString(mac.Sum(nil))
-	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return fmt.Errorf("bad signature")
-	}
-	return nil
 }
 
 // 1,000 jobs through 2 workers: each succeeds once, with the result /read_ocr gives.

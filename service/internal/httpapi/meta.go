@@ -11,16 +11,25 @@ import (
 	"github.com/readocr/readocr/service/internal/web"
 )
 
-func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	w.Header().Add("Vary", "Accept")
-	if web.WantsPage(r) { // a browser: the page, built on this API
-		web.ServePage(w, r)
-		return
+func (s *Server) handleIndex(auth func(http.Handler) http.Handler) http.HandlerFunc {
+	index := auth(http.HandlerFunc(s.handleAPIIndex))
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Add("Vary", "Accept")
+		if web.WantsPage(r) { // a browser: the page, built on this API
+			web.ServePage(w, r)
+			return
+		}
+		index.ServeHTTP(w, r)
 	}
+}
+
+// handleAPIIndex is the JSON index of GET /.
+func (s *Server) handleAPIIndex(w http.ResponseWriter, r *http.Request) {
 	// "API Documentation" is the key the original service answered with; it now names the contract.
 	s.respond(w, http.StatusOK, map[string]any{
 		"API Documentation": "/openapi.yaml",
 		"version":           s.version,
+		"auth":              s.AuthMode(),
 		"endpoints": map[string]string{
 			"POST /read_ocr":    `read an image: {"image": "<url|base64|data: URI>", "lang": "eng", "config": ""} or multipart`,
 			"POST /jobs":        "the same body, read asynchronously: 202 and Location /jobs/{id}",
@@ -40,6 +49,7 @@ func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
 type probeStatus struct {
 	Status string `json:"status"`
 	Reason string `json:"reason,omitempty"`
+	Auth   string `json:"auth,omitempty"` // readiness: "api_keys", or "none" (an open service says so)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +63,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	case !s.engine.Ready():
 		s.respond(w, http.StatusServiceUnavailable, probeStatus{Status: "unavailable", Reason: "warming up"})
 	default:
-		s.respond(w, http.StatusOK, probeStatus{Status: "ok"})
+		s.respond(w, http.StatusOK, probeStatus{Status: "ok", Auth: s.AuthMode()})
 	}
 }
 

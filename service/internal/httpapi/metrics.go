@@ -18,6 +18,10 @@ type metrics struct {
 	ocr      *prometheus.HistogramVec
 	pages    *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	// API keys: by the key's id (the key file bounds their number), never the key.
+	keyRequests  *prometheus.CounterVec
+	authFailures *prometheus.CounterVec
+	limited      *prometheus.CounterVec
 }
 
 func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.Budget, ready func() bool) *metrics {
@@ -40,11 +44,20 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "readocr_errors_total", Help: "Error responses by error code.",
 		}, []string{"code"}),
+		keyRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_key_requests_total", Help: "Authenticated requests by API key id.",
+		}, []string{"key"}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_auth_failures_total", Help: "Requests refused by authentication: missing or unknown key (401), missing scope (403).",
+		}, []string{"reason"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "readocr_rate_limited_total", Help: "Requests refused with 429 by API key id and policy (rate, pages).",
+		}, []string{"key", "policy"}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	reg.MustRegister(m.requests, m.duration, m.ocr, m.pages, m.errors,
+	reg.MustRegister(m.requests, m.duration, m.ocr, m.pages, m.errors, m.keyRequests, m.authFailures, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("readocr_workers", "OCR worker slots.", func() float64 { return float64(engine.Stats().Workers) }),
 		gauge("readocr_running", "Pages being recognised.", func() float64 { return float64(engine.Stats().Running) }),

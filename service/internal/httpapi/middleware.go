@@ -23,6 +23,7 @@ import (
 // the access log line reports.
 type annotations struct {
 	Source, URLHost, ErrorCode string
+	Key                        string // the API key's id (never the key)
 	facts                      pipeline.Facts
 	err                        error // the full error, causes included: logged for 5xx
 }
@@ -115,6 +116,9 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		}
 		f := a.facts
+		if a.Key != "" {
+			attrs = append(attrs, slog.String("key", a.Key))
+		}
 		if a.Source != "" {
 			attrs = append(attrs, slog.String("source", a.Source))
 		}

@@ -14,6 +14,9 @@ import (
 // pipeline, answer in the format asked (the body's "format", else the Accept header). One error
 // exit.
 func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
+	if !s.checkPages(w, r) { // before the body is read
+		return
+	}
 	in, mem, err := s.decode(w, r)
 	defer mem.Release()
 	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
@@ -41,6 +44,7 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.ocr.WithLabelValues(in.Source).Observe(facts.OCR.Seconds())
 	s.metrics.pages.WithLabelValues(facts.Format).Add(float64(facts.Pages))
+	s.countPages(r, facts.Pages)
 	s.respondBody(w, http.StatusOK, res.ContentType, res.Body)
 }
 

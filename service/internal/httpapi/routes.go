@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/web"
 )
@@ -19,18 +20,23 @@ func (s *Server) routes() {
 		s.fail(w, r, failure.New(failure.MethodNotAllowed, "%s is not allowed on %s", r.Method, r.URL.Path))
 	})
 
-	r.Get("/", s.handleIndex)
-	r.With(s.deadline).Post("/read_ocr", s.handleReadOCR)
-	r.With(s.deadline).Post("/jobs", s.handleSubmitJob)
-	r.Get("/jobs/{id}", s.handleGetJob)
-	r.Get("/jobs/{id}/result", s.handleJobResult)
-	r.Delete("/jobs/{id}", s.handleDeleteJob)
-	r.Get("/languages", s.handleLanguages)
+	// Probes never need a key: the kubelet has none.
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Get("/openapi.yaml", s.handleOpenAPIYAML)
-	r.Get("/openapi.json", s.handleOpenAPIJSON)
-	for _, name := range web.Files() { // the page's script, style and icon; the page is GET / (meta.go)
+	// The web page and its files are public: static, built on the API, and a person types the key
+	// into the page (GET / gives API clients the JSON index, behind a key: meta.go).
+	for _, name := range web.Files() {
 		r.Get(web.Prefix+name, web.Serve(name))
 	}
+	// Every other route needs a key with its scope when keys are on (auth.go).
+	anyKey, ocr, jobs := s.authenticate(""), s.authenticate(apikey.ScopeOCR), s.authenticate(apikey.ScopeJobs)
+	r.Get("/", s.handleIndex(anyKey))
+	r.With(ocr, s.deadline).Post("/read_ocr", s.handleReadOCR)
+	r.With(jobs, s.deadline).Post("/jobs", s.handleSubmitJob)
+	r.With(jobs).Get("/jobs/{id}", s.handleGetJob)
+	r.With(jobs).Get("/jobs/{id}/result", s.handleJobResult)
+	r.With(jobs).Delete("/jobs/{id}", s.handleDeleteJob)
+	r.With(anyKey).Get("/languages", s.handleLanguages)
+	r.With(anyKey).Get("/openapi.yaml", s.handleOpenAPIYAML)
+	r.With(anyKey).Get("/openapi.json", s.handleOpenAPIJSON)
 }

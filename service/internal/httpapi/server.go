@@ -1,7 +1,7 @@
 // Package httpapi is the HTTP face of the service: routes (routes.go), the read_ocr handler
 // (readocr.go), the jobs API (jobs.go) and the decoding of its requests (request.go), the mapping of error codes to
-// statuses (errors.go), request IDs, deadlines and the access log (middleware.go), metrics and
-// the admin port (admin.go).
+// statuses (errors.go), request IDs, deadlines and the access log (middleware.go), API keys
+// and their limits (auth.go), metrics and the admin port (admin.go).
 package httpapi
 
 import (
@@ -14,10 +14,12 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/jobs"
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/ratelimit"
 )
 
 // Config holds the HTTP layer's limits.
@@ -49,7 +51,9 @@ type Server struct {
 	log      *slog.Logger
 	engine   *ocr.Engine
 	pipeline *pipeline.Pipeline
-	jobs     *jobs.Jobs // nil: jobs are off
+	jobs     *jobs.Jobs         // nil: jobs are off
+	keys     *apikey.Keyring    // nil: API keys are off (auth.go)
+	limits   *ratelimit.Limiter // nil: no limits
 	budget   *membudget.Budget
 	version  string
 	metrics  *metrics

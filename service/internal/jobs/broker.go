@@ -21,6 +21,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/readocr/readocr/service/internal/webhook"
 )
 
 // Names in JetStream.
@@ -34,18 +36,22 @@ const (
 
 // Config is how jobs are kept and run.
 type Config struct {
-	NATSURL        string        // an external NATS cluster; "": embedded
-	NATSWait       time.Duration // how long to wait at start for an external cluster to answer
-	Replicas       int           // copies of each job in an external cluster (3 for a 3-server one)
-	DataDir        string        // the embedded server's storage
-	TTL            time.Duration // how long a finished job and its result are kept
-	MaxQueued      int           // jobs waiting at most; more get 429 too_many_jobs
-	AckWait        time.Duration // a worker silent this long is taken for dead: its job is redelivered
-	MaxDeliver     int           // deliveries of one job; a job whose workers all died fails after these
-	Timeout        time.Duration // the longest a job may run
-	Concurrency    int           // jobs this process runs at once (role worker or all)
-	WebhookSecret  string        // signs callbacks; callbacks are refused without one
-	WebhookRetries int           // deliveries of a callback the receiver does not take (2xx)
+	NATSURL     string        // an external NATS cluster; "": embedded
+	NATSWait    time.Duration // how long to wait at start for an external cluster to answer
+	Replicas    int           // copies of each job in an external cluster (3 for a 3-server one)
+	DataDir     string        // the embedded server's storage
+	TTL         time.Duration // how long a finished job and its result are kept
+	MaxQueued   int           // jobs waiting at most; more get 429 too_many_jobs
+	AckWait     time.Duration // a worker silent this long is taken for dead: its job is redelivered
+	MaxDeliver  int           // deliveries of one job; a job whose workers all died fails after these
+	Timeout     time.Duration // the longest a job may run
+	Concurrency int           // jobs this process runs at once (role worker or all)
+	// WebhookSecret signs callbacks (comma-separated: one signature each, for rotation);
+	// callbacks are refused without one. See webhook.NewSigner.
+	WebhookSecret   string
+	WebhookSchedule []time.Duration // waits before the retries of a callback the receiver did not take (2xx)
+	WebhookTimeout  time.Duration   // one delivery attempt
+	NATSAuth        NATSAuth        // credentials and TLS for NATSURL
 	// Inputs up to MaxInline bytes travel in the stream's message, and results up to twice that
 	// in the key-value bucket (one direct read each); larger ones go to the object store, in
 	// chunks. NATS's largest message is 1 MiB by default (an input is base64 in the JSON).
@@ -55,8 +61,14 @@ type Config struct {
 // DefaultConfig is the configuration unless flags say otherwise.
 func DefaultConfig() Config {
 	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
-		MaxDeliver: 3, Timeout: time.Hour, WebhookRetries: 6, MaxInline: 256 << 10, NATSWait: time.Minute}
+		MaxDeliver: 3, Timeout: time.Hour, MaxInline: 256 << 10, NATSWait: time.Minute,
+		WebhookSchedule: DefaultWebhookSchedule, WebhookTimeout: 10 * time.Second}
 }
+
+// DefaultWebhookSchedule is the waits between a callback's attempts: nine attempts over about
+// eight hours, then a dead letter.
+var DefaultWebhookSchedule = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute,
+	30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour}
 
 // Broker is the connection to JetStream, and the embedded server when there is one.
 type Broker struct {
@@ -68,7 +80,8 @@ type Broker struct {
 	data    jetstream.ObjectStore
 	log     *slog.Logger
 	cfg     Config
-	lock    *os.File // the data directory's, held while the embedded server runs
+	signer  *webhook.Signer // nil: no webhook secret, callbacks refused
+	lock    *os.File        // the data directory's, held while the embedded server runs
 }
 
 // lockDir takes the data directory for this process: two JetStream servers writing the same
@@ -91,10 +104,21 @@ func lockDir(dir string) (*os.File, error) {
 // Open starts the embedded server (or connects to cfg.NATSURL) and makes the stream, its
 // consumer and the buckets if they are not there yet.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Broker, error) {
-	b := &Broker{cfg: cfg, log: log}
+	signer, err := newSigner(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: log, signer: signer}
 	opts := []nats.Option{nats.Name("readocr"), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected", "err", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
+	}
+	if cfg.NATSURL != "" {
+		auth, err := cfg.NATSAuth.options()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth...)
 	}
 	url := cfg.NATSURL
 	if url == "" {
@@ -147,6 +171,9 @@ func (b *Broker) connect(ctx context.Context, url string, opts []nats.Option) er
 	deadline := time.Now().Add(b.cfg.NATSWait)
 	for attempt := 1; ; attempt++ {
 		nc, err := nats.Connect(url, append(opts, nats.RetryOnFailedConnect(false))...)
+		if refused(err) {
+			return fmt.Errorf("connecting to NATS: %w (check --nats-user/--nats-password, --nats-nkey, --nats-creds)", err)
+		}
 		if err == nil {
 			b.nc = nc
 			setCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -177,10 +204,7 @@ func (b *Broker) setUp(ctx context.Context) error {
 		return err
 	}
 	b.js = js
-	replicas := max(b.cfg.Replicas, 1)
-	if b.ns != nil {
-		replicas = 1
-	}
+	replicas := b.replicas()
 	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: streamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
 		MaxMsgs: int64(b.cfg.MaxQueued), Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage,
@@ -208,7 +232,27 @@ func (b *Broker) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs object store: %w", err)
 	}
+	if err := b.setUpOutbox(ctx, replicas); err != nil {
+		return fmt.Errorf("callbacks outbox: %w", err)
+	}
 	return nil
+}
+
+// replicas is how many copies JetStream keeps of what this service stores.
+func (b *Broker) replicas() int {
+	if b.ns != nil {
+		return 1
+	}
+	return max(b.cfg.Replicas, 1)
+}
+
+// KeyValue opens (making it if needed) another key-value bucket on the broker, with the
+// service's storage and replicas, for state shared by the replicas (the rate limits). Its
+// entries keep one revision and never expire.
+func (b *Broker) KeyValue(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
+	return b.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: bucket, History: 1, Storage: jetstream.FileStorage, Replicas: b.replicas(),
+	})
 }
 
 // Connect opens another connection to the broker's server (for tools and tests: a worker
@@ -217,7 +261,11 @@ func (b *Broker) Connect() (*nats.Conn, error) {
 	if b.ns != nil {
 		return nats.Connect("", nats.InProcessServer(b.ns))
 	}
-	return nats.Connect(b.cfg.NATSURL)
+	auth, err := b.cfg.NATSAuth.options()
+	if err != nil {
+		return nil, err
+	}
+	return nats.Connect(b.cfg.NATSURL, auth...)
 }
 
 // Close drains the connection and stops the embedded server.

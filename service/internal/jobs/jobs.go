@@ -3,8 +3,6 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +42,9 @@ type Job struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"` // finished jobs: when the record and result go
 	Attempts   int        `json:"attempts"`             // deliveries to a worker so far
 	Error      *Error     `json:"error,omitempty"`
+	Callback   *Callback  `json:"callback,omitempty"` // with a callback URL: its delivery (the URL stays in the request)
 
 	ContentType string `json:"-"` // the result's
-	Callback    bool   `json:"-"` // whether a callback URL was given (the URL stays in the request)
 }
 
 // Progress counts pages.
@@ -65,8 +63,8 @@ type Error struct {
 type record struct {
 	Job
 	ContentType  string `json:"content_type,omitempty"`
-	Callback     bool   `json:"callback,omitempty"`
 	ResultObject bool   `json:"result_object,omitempty"` // the result is in the object store, not the bucket
+	Owner        string `json:"owner,omitempty"`         // the API key's id that made it ("" with keys off)
 }
 
 // request is the message on the stream: the input without its bytes (in the object store).
@@ -76,6 +74,10 @@ type request struct {
 	Source string `json:"source"`
 	pipeline.Options
 	CallbackURL string `json:"callback_url,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	// PagePeriod is the owner's page quota period: its pages are counted when the job ends
+	// (0: the owner has no quota).
+	PagePeriod time.Duration `json:"page_period,omitempty"`
 	// The input: in the message when small (no other round trip), else in the object store.
 	Image       []byte `json:"image,omitempty"`
 	InputObject bool   `json:"input_object,omitempty"`
@@ -88,11 +90,27 @@ type SubmitOptions struct {
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
-// Submission is what POST /jobs takes: the input of /read_ocr and the job's own options.
+// Submission is what POST /jobs takes: the input of /read_ocr and the job's own options, and
+// who sends it.
 type Submission struct {
 	Input pipeline.Input
 	SubmitOptions
+	Owner      string        // the API key's id ("" with keys off): its jobs, its idempotency keys
+	PagePeriod time.Duration // the owner's page quota period (0: none)
 }
+
+// Caller is who asks about a job: a key sees the jobs it made; an admin key, or any client
+// when keys are off, sees every job. Another key's job is "not found", not "forbidden": its
+// existence is none of the caller's business.
+type Caller struct {
+	Key   string
+	Admin bool
+}
+
+// Anyone is the caller when API keys are off.
+var Anyone = Caller{Admin: true}
+
+func (c Caller) owns(r record) bool { return c.Admin || c.Key == r.Owner }
 
 // Jobs queues jobs and answers about them. It is safe for concurrent use.
 type Jobs struct {
@@ -108,56 +126,37 @@ func New(b *Broker, check func(pipeline.Input) error) *Jobs {
 
 // Errors of the jobs API.
 var (
-	ErrNotFound  = failure.New(failure.NotFound, "no such job (it may have expired)")
-	ErrBacklog   = failure.New(failure.TooManyJobs, "the jobs' backlog is full: retry later")
-	ErrNotDone   = failure.New(failure.JobNotDone, "the job has not finished")
-	ErrCanceled  = failure.New(failure.JobCanceled, "the job was canceled")
-	errNoSecret  = failure.New(failure.BadRequest, "callback_url needs the service to have a webhook secret (--webhook-secret)")
-	errKeyLength = failure.New(failure.BadRequest, "idempotency_key is longer than 200 bytes")
+	ErrNotFound = failure.New(failure.NotFound, "no such job (it may have expired)")
+	ErrBacklog  = failure.New(failure.TooManyJobs, "the jobs' backlog is full: retry later")
+	ErrNotDone  = failure.New(failure.JobNotDone, "the job has not finished")
+	ErrCanceled = failure.New(failure.JobCanceled, "the job was canceled")
+	errNoSecret = failure.New(failure.BadRequest, "callback_url needs the service to have a webhook secret (--webhook-secret)")
 )
 
 // Submit queues a job, or returns the job an earlier submission with the same idempotency key
-// made (while that job's record lasts).
+// made (while that job's record lasts): see idempotency.go.
 func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 	if err := j.check(s.Input); err != nil {
 		return Job{}, err
 	}
 	if s.CallbackURL != "" {
-		if j.b.cfg.WebhookSecret == "" {
+		if j.b.signer == nil {
 			return Job{}, errNoSecret
 		}
 		if _, err := fetch.ParseURL(s.CallbackURL); err != nil {
 			return Job{}, failure.Wrap(failure.CodeOf(err), err, "callback_url: %s", failure.MessageOf(err))
 		}
 	}
-	if len(s.IdempotencyKey) > 200 {
-		return Job{}, errKeyLength
-	}
-	id := rand.Text()
-	var keyName string
 	if s.IdempotencyKey != "" {
-		sum := sha256.Sum256([]byte(s.IdempotencyKey))
-		keyName = "key." + hex.EncodeToString(sum[:])
-		if _, err := j.b.records.Create(ctx, keyName, []byte(id)); errors.Is(err, jetstream.ErrKeyExists) {
-			e, err := j.b.records.Get(ctx, keyName)
-			if err != nil {
-				return Job{}, j.unavailable(err)
-			}
-			return j.Get(ctx, string(e.Value()))
-		} else if err != nil {
-			return Job{}, j.unavailable(err)
-		}
+		return j.submitOnce(ctx, s)
 	}
-	job, err := j.enqueue(ctx, id, s)
-	if err != nil && keyName != "" {
-		j.b.records.Delete(context.WithoutCancel(ctx), keyName)
-	}
-	return job, err
+	return j.enqueue(ctx, rand.Text(), s)
 }
 
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
 	in := s.Input
-	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Options: in.Options, CallbackURL: s.CallbackURL}
+	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Options: in.Options, CallbackURL: s.CallbackURL,
+		Owner: s.Owner, PagePeriod: s.PagePeriod}
 	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
 		if len(in.Image) <= j.b.cfg.MaxInline {
@@ -169,7 +168,10 @@ func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error
 			req.InputObject = true
 		}
 	}
-	rec := record{Job: Job{ID: id, Status: Queued, CreatedAt: time.Now().UTC()}, Callback: s.CallbackURL != ""}
+	rec := record{Job: Job{ID: id, Status: Queued, CreatedAt: time.Now().UTC()}, Owner: s.Owner}
+	if s.CallbackURL != "" {
+		rec.Callback = &Callback{State: CallbackPending}
+	}
 	if err := j.create(ctx, rec); err != nil {
 		if req.InputObject {
 			j.b.data.Delete(bg, inputName(id))
@@ -192,15 +194,15 @@ func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error
 }
 
 // Get returns a job's record.
-func (j *Jobs) Get(ctx context.Context, id string) (Job, error) {
-	rec, _, err := j.get(ctx, id)
+func (j *Jobs) Get(ctx context.Context, id string, c Caller) (Job, error) {
+	rec, _, err := j.get(ctx, id, c)
 	return rec.view(), err
 }
 
 // Result returns a succeeded job's output and its media type. A failed job's result is its
 // error, as /read_ocr would have answered it.
-func (j *Jobs) Result(ctx context.Context, id string) ([]byte, string, error) {
-	rec, _, err := j.get(ctx, id)
+func (j *Jobs) Result(ctx context.Context, id string, c Caller) ([]byte, string, error) {
+	rec, _, err := j.get(ctx, id, c)
 	if err != nil {
 		return nil, "", err
 	}
@@ -222,9 +224,9 @@ func (j *Jobs) Result(ctx context.Context, id string) ([]byte, string, error) {
 
 // Cancel cancels a job that has not finished (a running page stops between words; its input
 // is deleted) and returns it; a finished job is deleted with its result (deleted is true).
-func (j *Jobs) Cancel(ctx context.Context, id string) (job Job, deleted bool, err error) {
+func (j *Jobs) Cancel(ctx context.Context, id string, c Caller) (job Job, deleted bool, err error) {
 	for {
-		rec, rev, err := j.get(ctx, id)
+		rec, rev, err := j.get(ctx, id, c)
 		if err != nil {
 			return Job{}, false, err
 		}
@@ -256,7 +258,7 @@ func (j *Jobs) Cancel(ctx context.Context, id string) (job Job, deleted bool, er
 
 func (r record) view() Job {
 	j := r.Job
-	j.ContentType, j.Callback = r.ContentType, r.Callback
+	j.ContentType = r.ContentType
 	return j
 }
 
@@ -324,8 +326,13 @@ func validID(id string) bool {
 	return true
 }
 
-func (j *Jobs) get(ctx context.Context, id string) (record, uint64, error) {
-	return getRecord(ctx, j.b, id)
+// get returns a job's record if c may see it.
+func (j *Jobs) get(ctx context.Context, id string, c Caller) (record, uint64, error) {
+	rec, rev, err := getRecord(ctx, j.b, id)
+	if err == nil && !c.owns(rec) {
+		return record{}, 0, ErrNotFound
+	}
+	return rec, rev, err
 }
 
 func getRecord(ctx context.Context, b *Broker, id string) (record, uint64, error) {

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,18 +14,9 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/readocr/readocr/internal/testsupport/syncbuffer"
+	"github.com/readocr/readocr/service/internal/failure"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
-
-// The signature a receiver computes with openssl:
-//
-//	printf '1700000000.{"id":"X","status":"succeeded"}' | openssl dgst -sha256 -hmac s3cret
-func TestSignMatchesOpenSSL(t *testing.T) {
-	got := Sign("s3cret", time.Unix(1700000000, 0), []byte(`{"id":"X","status":"succeeded"}`))
-	want := "t=1700000000,v1=49740c56edcd578b4b49654a4bf70b056a0b47e4884d879ad54e6636a14f6019"
-	if got != want {
-		t.Errorf("Sign = %s, want %s", got, want)
-	}
-}
 
 // Two embedded servers on one data directory would corrupt it: the second process is refused.
 func TestDataDirectoryIsLocked(t *testing.T) {
@@ -97,5 +89,31 @@ func TestOpenWaitsForTheServer(t *testing.T) {
 	b.Close()
 	if !strings.Contains(logs.String(), `"msg":"waiting for NATS"`) {
 		t.Errorf("no waiting line in the log:\n%s", logs.String())
+	}
+}
+
+// A retry while the first request with its idempotency key is still being queued (the key
+// taken, the job's record not written yet) is told 409, not given a job that does not exist.
+func TestIdempotencyKeyInFlight(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	b, err := Open(context.Background(), cfg, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	j := New(b, func(pipeline.Input) error { return nil })
+	s := Submission{Input: pipeline.Input{Source: "base64", Image: []byte("an image")}, SubmitOptions: SubmitOptions{IdempotencyKey: "order-17"}}
+	held, _ := json.Marshal(idempotency{Job: "AAAAAAAAAAAAAAAAAAAAAAAAAA", Fingerprint: fingerprint(s)})
+	if _, err := b.records.Create(context.Background(), idempotencyName("", "order-17"), held); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Submit(context.Background(), s); failure.CodeOf(err) != failure.IdempotencyKeyInUse {
+		t.Fatalf("a retry while the first is being queued: %v", err)
+	}
+	// Another client's same key is its own, and queues.
+	s.Owner = "team-b"
+	if job, err := j.Submit(context.Background(), s); err != nil || job.Status != Queued {
+		t.Fatalf("another owner's key: %+v %v", job, err)
 	}
 }

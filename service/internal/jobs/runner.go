@@ -28,12 +28,12 @@ type Runner struct {
 	pipe    *pipeline.Pipeline
 	budget  *membudget.Budget
 	fetcher *fetch.Fetcher
+	pages   PageCounter // nil: no page quotas
 
 	stopTaking context.CancelFunc
 	stopJobs   context.CancelCauseFunc
 	jobsCtx    context.Context
-	taking     sync.WaitGroup
-	webhooks   sync.WaitGroup
+	taking     sync.WaitGroup // the goroutines taking jobs and callbacks
 	advisories *nats.Subscription
 	cancels    *nats.Subscription
 
@@ -44,14 +44,26 @@ type Runner struct {
 // errCanceled is a job's context's cause when DELETE /jobs/{id} cancels it.
 var errCanceled = errors.New("the job was canceled")
 
+// PageCounter counts the pages a key's jobs read against its quota (ratelimit.Limiter).
+type PageCounter interface {
+	AddPages(ctx context.Context, key string, period time.Duration, n int)
+}
+
 // NewRunner returns a runner; Start starts it.
 func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
 	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]context.CancelCauseFunc{}}
 }
 
+// CountPages makes the runner count each finished job's pages against its owner's quota.
+func (r *Runner) CountPages(c PageCounter) { r.pages = c }
+
 // Start starts taking jobs, and listening for jobs that ran out of deliveries.
 func (r *Runner) Start() error {
 	cons, err := r.b.js.Consumer(context.Background(), streamName, consumerName)
+	if err != nil {
+		return unavailable(err)
+	}
+	outbox, err := r.b.js.Consumer(context.Background(), outboxStream, outboxConsumer)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -70,11 +82,12 @@ func (r *Runner) Start() error {
 	r.jobsCtx, r.stopJobs = context.WithCancelCause(context.Background())
 	r.stopTaking = stopTaking
 	for range max(r.b.cfg.Concurrency, 1) {
-		r.taking.Add(1)
-		go func() {
-			defer r.taking.Done()
-			r.take(takeCtx, cons)
-		}()
+		r.taking.Go(func() { r.take(takeCtx, cons) })
+	}
+	if r.b.signer != nil {
+		for range deliverers {
+			r.taking.Go(func() { r.deliverLoop(takeCtx, outbox) })
+		}
 	}
 	return nil
 }
@@ -97,7 +110,6 @@ func (r *Runner) Stop(ctx context.Context) {
 	}
 	r.advisories.Unsubscribe()
 	r.cancels.Unsubscribe()
-	waitTimeout(&r.webhooks, time.Second)
 }
 
 // take fetches one job at a time (a worker that holds none in reserve leaves them to idle
@@ -130,10 +142,22 @@ func (r *Runner) run(msg jetstream.Msg) {
 		return
 	}
 	log := r.b.log.With("job", req.ID)
+	if req.Owner != "" {
+		log = log.With("key", req.Owner) // the API key's id, never the key
+	}
 	ctx := context.Background()
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
-		msg.Ack() // canceled, deleted or expired while queued
+		// Canceled, deleted or expired while queued; or finished by a process that stopped
+		// before it acknowledged the job, and maybe before its callback was in the outbox.
+		if err == nil && rec.Status != Canceled && req.CallbackURL != "" && rec.Callback != nil && rec.Callback.Attempts == 0 {
+			if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
+				log.Warn("callback not queued: job given back", "err", err)
+				msg.NakWithDelay(time.Second)
+				return
+			}
+		}
+		msg.Ack()
 		if req.InputObject {
 			r.b.data.Delete(ctx, inputName(req.ID))
 		}
@@ -173,7 +197,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 	defer stopBeats()
 
 	p := &progress{b: r.b, rec: rec, rev: rev, cancel: cancel}
-	body, contentType, err := r.read(jobCtx, req, p.update)
+	body, contentType, pages, err := r.read(jobCtx, req, p.update)
 	rec, rev = p.latest()
 	switch cause := context.Cause(jobCtx); {
 	case errors.Is(cause, errCanceled):
@@ -212,51 +236,60 @@ func (r *Runner) run(msg jetstream.Msg) {
 		msg.Ack()
 		return
 	}
+	// The callback is in the outbox before the job is acknowledged: see webhook.go.
+	if req.CallbackURL != "" {
+		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
+			log.Warn("callback not queued: job given back", "err", err)
+			msg.NakWithDelay(time.Second)
+			return
+		}
+	}
 	if req.InputObject {
 		r.b.data.Delete(ctx, inputName(req.ID))
 	}
 	msg.DoubleAck(ctx)
+	if r.pages != nil && req.PagePeriod > 0 {
+		r.pages.AddPages(ctx, req.Owner, req.PagePeriod, pages)
+	}
 	log.Info("job finished", "status", rec.Status, "pages", rec.Progress.PagesTotal,
 		"took_ms", now.Sub(started).Milliseconds())
-	if req.CallbackURL != "" {
-		r.notify(req.CallbackURL, rec.Job)
-	}
 }
 
-// read runs the pipeline on the job's input, holding its memory as a request does.
-func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, error) {
+// read runs the pipeline on the job's input, holding its memory as a request does; it returns
+// the output, its media type and the pages read.
+func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, int, error) {
 	in := pipeline.Input{Source: req.Source, Options: req.Options, Background: true, Progress: onPage, Image: req.Image}
 	size := int64(len(req.Image))
 	switch {
 	case req.URL != "":
 		u, err := fetch.ParseURL(req.URL)
 		if err != nil {
-			return nil, "", err
+			return nil, "", 0, err
 		}
 		in.URL = u
 	case req.InputObject:
 		info, err := r.b.data.GetInfo(ctx, inputName(req.ID))
 		if err != nil {
-			return nil, "", unavailable(err)
+			return nil, "", 0, unavailable(err)
 		}
 		size = int64(info.Size)
 	}
 	mem, err := r.budget.Reserve(ctx, size)
 	defer mem.Release()
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
 	if req.InputObject {
 		if in.Image, err = r.b.data.GetBytes(ctx, inputName(req.ID)); err != nil {
-			return nil, "", unavailable(err)
+			return nil, "", 0, unavailable(err)
 		}
 	}
 	var facts pipeline.Facts
 	res, err := r.pipe.Run(ctx, in, mem, &facts)
 	if err != nil {
-		return nil, "", err
+		return nil, "", 0, err
 	}
-	return res.Body, res.ContentType, nil
+	return res.Body, res.ContentType, facts.Pages, nil
 }
 
 // retryable errors are the service's, not the job's: a full queue, memory in use, a broker
@@ -372,22 +405,23 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 	}
 	r.b.log.Warn("job failed: its workers died", "job", req.ID, "deliveries", adv.Deliveries)
 	if req.CallbackURL != "" {
-		r.notify(req.CallbackURL, rec.Job)
+		// The job's message is gone: this is the callback's one chance to reach the outbox.
+		for try := 0; ; try++ {
+			err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job)
+			if err == nil || try == 5 {
+				if err != nil {
+					r.b.log.Error("callback of a lost job not queued", "job", req.ID, "err", err.Error())
+				}
+				break
+			}
+			time.Sleep(time.Second)
+		}
 	}
 }
 
 func sleep(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
 	case <-time.After(d):
 	}
 }
