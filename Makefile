@@ -46,7 +46,7 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfil
 	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run)
 	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile
 	@# What fails GitHub's lint job or leaves a pin unwatched, checked here (static: a few seconds).
-	$(GO) test -count=1 ./test/dockerfile ./test/workflows
+	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins
 	hack/gosseract-patch.sh --verify
 
 .PHONY: fuzz
