@@ -78,19 +78,35 @@ func runScripts(t *testing.T, path string) []script {
 		}
 	}
 	reset()
+	defaultShell := shell
 	var out []script
-	for _, n := range res.AST.Children {
+	for i, n := range res.AST.Children {
+		// `# hadolint shell=...` sets the shell from here on; before the first FROM, for every stage.
+		for _, c := range n.PrevComment {
+			if m := shellPragma.FindStringSubmatch(c); m != nil {
+				shell = m[1]
+				if i == 0 || !slices.ContainsFunc(res.AST.Children[:i], func(p *parser.Node) bool { return strings.EqualFold(p.Value, "from") }) {
+					defaultShell = shell
+				}
+			}
+		}
 		switch strings.ToLower(n.Value) {
 		case "from":
 			reset()
+			shell = defaultShell
 		case "arg":
 			for a := n.Next; a != nil; a = a.Next {
 				name, _, _ := strings.Cut(a.Value, "=")
 				vars[name] = true
 			}
 		case "env":
-			for kv := n.Next; kv != nil && kv.Next != nil; kv = kv.Next.Next {
-				vars[kv.Value] = true
+			// BuildKit's parser gives each pair as three nodes: name, value, separator.
+			i := 0
+			for kv := n.Next; kv != nil; kv = kv.Next {
+				if i%3 == 0 {
+					vars[kv.Value] = true
+				}
+				i++
 			}
 		case "shell":
 			var words []string
@@ -127,6 +143,8 @@ func runScripts(t *testing.T, path string) []script {
 	}
 	return out
 }
+
+var shellPragma = regexp.MustCompile(`hadolint\s+shell\s*=\s*(\S+)`)
 
 // The keyword and the flags (--mount=..., --network=...) before a RUN's command.
 var instructionArgs = regexp.MustCompile(`^\s*[A-Za-z]+(\s+--\S+)*\s+`)
@@ -335,6 +353,34 @@ func TestTheShellcheckPassCatchesTheMistakes(t *testing.T) {
 	for _, c := range cases {
 		if got := check(c.dockerfile, "info"); !slices.Equal(got, c.want) {
 			t.Errorf("%q: %v, want %v", c.dockerfile, got, c.want)
+		}
+	}
+	// hadolint's own specification of this rule (test/Hadolint/Rule/ShellcheckSpec.hs, v2.14.0):
+	// the same Dockerfiles pass or fail here.
+	spec := []struct {
+		dockerfile string
+		passes     bool
+	}{
+		{"RUN echo $MISSING_QUOTES\n", false},
+		{"RUN echo foo\n", true},
+		{"RUN echo \"$HTTP_PROXY\"\nRUN echo \"$http_proxy\"\nRUN echo \"$HTTPS_PROXY\"\nRUN echo \"$https_proxy\"\n" +
+			"RUN echo \"$FTP_PROXY\"\nRUN echo \"$ftp_proxy\"\nRUN echo \"$NO_PROXY\"\nRUN echo \"$no_proxy\"\n", true},
+		{"RUN echo \"$RTTP_PROXY\"\n", false},
+		{"ARG foo=bar\nARG another_foo\nENV bar=10 baz=20\nRUN echo \"$foo\"\nRUN echo \"$another_foo\"\nRUN echo \"$bar\"\nRUN echo \"$baz\"\n", true},
+		{"ARG foo=bar\nARG another_foo\nENV bar=10 baz=20\nFROM debian\nRUN echo \"$foo\"\n", false},
+		{"RUN echo $RANDOM\n", false},
+		{"SHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nRUN echo $RANDOM\n", true},
+		{"SHELL [\"/bin/bash\", \"-eo\", \"pipefail\", \"-c\"]\nFROM debian\nRUN echo $RANDOM\n", false},
+		{"SHELL [\"/bin/ash\", \"-o\", \"pipefail\", \"-c\"]\nRUN echo hello\n", true},
+		{"SHELL [\"pwsh\", \"-c\"]\nRUN Get-Variable PSVersionTable | Select-Object -ExpandProperty Value\n", true},
+		{"SHELL [\"cmd.exe\", \"/c\"]\nRUN Get-Variable PSVersionTable | Select-Object -ExpandProperty Value\n", true},
+		{"FROM mcr.microsoft.com/foo/bar/windows:10\n# hadolint shell = powershell.exe\nRUN Get-Variable PSVersionTable | Select-Object -ExpandProperty Value\n", true},
+		{"# hadolint shell=powershell.exe\nFROM mcr.microsoft.com/foo/bar/windows:10\nRUN Get-Variable PSVersionTable | Select-Object -ExpandProperty Value\n" +
+			"FROM mcr.microsoft.com/foo/bar/windows:10\nRUN Get-Variable PSVersionTable | Select-Object -ExpandProperty Value\n", true},
+	}
+	for _, c := range spec {
+		if got := check(c.dockerfile, "style"); (len(got) == 0) != c.passes {
+			t.Errorf("hadolint's spec: %q gives %v here, want passes=%v", c.dockerfile, got, c.passes)
 		}
 	}
 }
