@@ -2,17 +2,18 @@ package e2e
 
 // CD's preview job runs a pull request's code with the kubeconfig of the readocr-preview
 // ServiceAccount (hack/ci/preview-rbac.yaml). On minikube: that account's kubeconfig is made
-// with hack/ci/preview-kubeconfig.sh, as the README says; `pulumi preview` of the minikube stack
-// passes with it, for a new stack (every resource a dry-run create) and for a deployed one whose
-// config changed (dry-run patches); the preview fails with each of the Role's verbs taken away;
-// the account cannot delete a Deployment, read a Secret or act outside its namespace, and its
-// previews changed nothing.
+// with hack/ci/preview-kubeconfig.sh, as the README says; the account cannot delete a
+// Deployment, read a Secret or act outside its namespace. With Pulumi: `pulumi preview` of the
+// minikube stack passes with it, for a new stack (dry-run applies that create) and for a
+// deployed one whose config changed (a get, then dry-run patches), and changes nothing. As
+// pulumi-kubernetes previews client-side when a dry run is forbidden (and passes), each verb is
+// shown needed by what it catches: a NodePort the API server refuses fails the preview with the
+// Role, and passes it without that verb, as it passes a viewer's.
 
 import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,34 +128,57 @@ func TestPreviewRBAC(t *testing.T) {
 	})
 	must(pulumi(nil, "config", "set", "readocr:namespace", ns))
 	preview := func() (string, error) { return pulumi(asPreview, "preview", "--diff", "--suppress-progress") }
-	// needs[verb] lists the previews that fail without it, and say the API server forbade it.
+	setPort := func(port string) { must(pulumi(nil, "config", "set", "readocr:nodePort", port)) }
+	// pulumi-kubernetes falls back to a client-side preview when a dry run is forbidden, and
+	// passes: the verbs are what makes the preview the API server's. A NodePort outside the
+	// cluster's range is refused by the API server only (infra/ and the provider accept it), so a
+	// server-side preview fails on it and a client-side one does not.
+	const refused = "provided port is not in the valid range"
+	caught := func(what string) bool {
+		t.Helper()
+		setPort("29000")
+		defer setPort("30400")
+		out, err := preview()
+		if err != nil && !strings.Contains(out, refused) {
+			t.Fatalf("%s: preview failed, but not on the NodePort:\n%s", what, tail(out, 20))
+		}
+		t.Logf("%s: NodePort 29000 %s", what, map[bool]string{true: "refused by the API server (server-side dry run)", false: "passed (client-side fallback)"}[err != nil])
+		return err != nil
+	}
 	verbs := []string{"get", "create", "patch"}
-	needs := map[string][]string{}
+	needs := map[string][]string{} // verb -> the previews that miss the refusal without it
 	tryWithout := func(scenario string) {
 		for _, verb := range verbs {
 			weaker := filepath.Join(work, "role-without-"+verb+".yaml")
 			os.WriteFile(weaker, []byte(roleWithout(t, verb)), 0o644)
 			apply(weaker)
-			out, err := preview()
-			if err != nil && strings.Contains(out, "forbidden") {
+			if !caught(scenario + ", Role without " + verb) {
 				needs[verb] = append(needs[verb], scenario)
-				t.Logf("%s, without %q: %s", scenario, verb, firstLine(out, "forbidden"))
-			} else {
-				t.Logf("%s, without %q: passes (%v)", scenario, verb, err)
 			}
 			apply("hack/ci/preview-rbac.yaml")
 		}
 	}
 
-	// A new stack: every resource is a dry-run create.
+	// A new stack: every resource is a dry-run apply that creates.
 	out := must(preview())
 	t.Logf("preview of a new stack as readocr-preview (%v):\n%s", time.Since(began).Round(time.Second), tail(out, 8))
 	if left := kubectl(t, "get", "deploy,sts,svc,cm,pdb,hpa,networkpolicy", "-n", ns, "-l", "app.kubernetes.io/part-of=readocr", "-o", "name"); left != "" {
 		t.Errorf("the preview created:\n%s", left)
 	}
+	if !caught("new stack, the Role") {
+		t.Error("new stack: the preview with the Role did not ask the API server")
+	}
 	tryWithout("new stack")
+	// What a viewer's kubeconfig gives: a green preview that never asked the API server.
+	viewer := filepath.Join(work, "viewer.yaml")
+	os.WriteFile(viewer, []byte(strings.NewReplacer("[get, create, patch]", "[get, list, watch]").Replace(readFile(t, "hack/ci/preview-rbac.yaml"))), 0o644)
+	apply(viewer)
+	if caught("new stack, a viewer's verbs (get, list, watch)") {
+		t.Error("a viewer's preview asked the API server: the Role may need less")
+	}
+	apply("hack/ci/preview-rbac.yaml")
 
-	// A deployed stack whose config changed: dry-run patches of existing objects.
+	// A deployed stack: a changed config previews as dry-run patches of the live objects.
 	must(pulumi(nil, "up", "--yes", "--skip-preview", "--suppress-progress"))
 	must(pulumi(nil, "config", "set", "readocr:logLevel", "debug"))
 	out = must(preview())
@@ -165,22 +189,25 @@ func TestPreviewRBAC(t *testing.T) {
 	if level := kubectl(t, "get", "configmap", "readocr", "-n", ns, "-o", "jsonpath={.data.OCR_LOG_LEVEL}"); level == "debug" {
 		t.Error("the preview changed the ConfigMap")
 	}
-	tryWithout("changed stack")
+	if !caught("deployed stack, the Role") {
+		t.Error("deployed stack: the preview with the Role did not ask the API server")
+	}
+	tryWithout("deployed stack")
 	// Every verb of the Role is needed by one of the two previews: none is there for nothing.
 	for _, verb := range verbs {
 		if len(needs[verb]) == 0 {
-			t.Errorf("no preview fails without %q: take it out of hack/ci/preview-rbac.yaml", verb)
+			t.Errorf("every preview asks the API server without %q: take it out of hack/ci/preview-rbac.yaml", verb)
 		}
 	}
 	t.Logf("needed: %v", needs)
 	t.Logf("preview RBAC total: %v", time.Since(began).Round(time.Second))
 }
 
-// firstLine returns the first line of s that contains sub.
-func firstLine(s, sub string) string {
-	lines := strings.Split(s, "\n")
-	if i := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, sub) }); i >= 0 {
-		return strings.TrimSpace(lines[i])
+func readFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root(), rel))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ""
+	return string(b)
 }
