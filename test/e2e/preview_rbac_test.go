@@ -129,6 +129,9 @@ func TestPreviewRBAC(t *testing.T) {
 	must(pulumi(nil, "config", "set", "readocr:namespace", ns))
 	preview := func() (string, error) { return pulumi(asPreview, "preview", "--diff", "--suppress-progress") }
 	setPort := func(port string) { must(pulumi(nil, "config", "set", "readocr:nodePort", port)) }
+	// Not the minikube stack's 30400: the other e2e tests' Services may still hold it.
+	const port = "30401"
+	setPort(port)
 	// pulumi-kubernetes falls back to a client-side preview when a dry run is forbidden, and
 	// passes: the verbs are what makes the preview the API server's. A NodePort outside the
 	// cluster's range is refused by the API server only (infra/ and the provider accept it), so a
@@ -137,7 +140,7 @@ func TestPreviewRBAC(t *testing.T) {
 	caught := func(what string) bool {
 		t.Helper()
 		setPort("29000")
-		defer setPort("30400")
+		defer setPort(port)
 		out, err := preview()
 		if err != nil && !strings.Contains(out, refused) {
 			t.Fatalf("%s: preview failed, but not on the NodePort:\n%s", what, tail(out, 20))
