@@ -123,6 +123,7 @@ func TestPreviewRBAC(t *testing.T) {
 		return out
 	}
 	must(runEnv(nil, "pulumi", "stack", "init", "preview-e2e", "--non-interactive"))
+	t.Cleanup(func() { os.Remove(filepath.Join(root(), "Pulumi.preview-e2e.yaml")) }) // stack init writes it there
 	t.Cleanup(func() {
 		pulumi(nil, "destroy", "--yes", "--skip-preview", "--suppress-progress")
 		runEnv(nil, "pulumi", "stack", "rm", "preview-e2e", "--yes", "--force", "--non-interactive")
