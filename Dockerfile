@@ -19,14 +19,16 @@ FROM --platform=$BUILDPLATFORM golang:1.26-bookworm@sha256:b305420a68d0f229d91eb
 ARG TARGETARCH
 ARG LANGS=eng
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# The target's libraries (Debian multiarch) and, for another architecture, its cross compiler.
+# The target's libraries (Debian multiarch) and, for another architecture, its cross compiler:
+# the package list is a bash array, each name one word whatever LANGS holds.
 RUN arch=${TARGETARCH:-$(dpkg --print-architecture)}; \
-    if [ "$arch" != "$(dpkg --print-architecture)" ]; then dpkg --add-architecture "$arch"; cross="crossbuild-essential-$arch"; fi; \
+    pkgs=(g++ pkg-config binutils tesseract-ocr-osd); \
+    if [ "$arch" != "$(dpkg --print-architecture)" ]; then dpkg --add-architecture "$arch"; pkgs+=("crossbuild-essential-$arch"); fi; \
+    for p in libtesseract-dev libleptonica-dev libpng-dev libjpeg-dev libtiff-dev libwebp-dev libgif-dev \
+             libopenjp2-7-dev zlib1g-dev; do pkgs+=("$p:$arch"); done; \
+    for l in ${LANGS}; do pkgs+=("tesseract-ocr-$l"); done; \
     apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ pkg-config binutils ${cross:-} \
-      $(for p in libtesseract-dev libleptonica-dev libpng-dev libjpeg-dev libtiff-dev libwebp-dev libgif-dev \
-                 libopenjp2-7-dev zlib1g-dev; do echo "$p:$arch"; done) \
-      tesseract-ocr-osd $(for l in ${LANGS}; do echo "tesseract-ocr-$l"; done) \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./

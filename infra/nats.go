@@ -15,6 +15,7 @@ import (
 // NATSImage is the official nats-server image of the version go.mod embeds (a test holds the
 // two together): the jobs code is tested against this server. Offline machines build it from
 // the Go module proxy under this name (hack/nats-image.sh).
+// renovate: datasource=docker depName=nats
 const NATSImage = "nats:2.15.2"
 
 const (

@@ -152,9 +152,11 @@ func ignored(t *testing.T) map[string]bool {
 
 func TestDockerfileFollowsHadolintsRules(t *testing.T) {
 	skip := ignored(t)
-	for code, lines := range violations(load(t, "../../Dockerfile")) {
-		if !skip[code] {
-			t.Errorf("%s at lines %v (https://github.com/hadolint/hadolint/wiki/%s)", code, lines, code)
+	for _, f := range dockerfiles(t) {
+		for code, lines := range violations(load(t, "../../"+f)) {
+			if !skip[code] {
+				t.Errorf("%s: %s at lines %v (https://github.com/hadolint/hadolint/wiki/%s)", f, code, lines, code)
+			}
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 type workflow struct {
 	On          yaml.Node
 	Permissions any
+	Env         map[string]string
 	Jobs        map[string]job
 }
 
@@ -28,6 +29,8 @@ type job struct {
 }
 
 type step struct {
+	ID   string
+	If   string
 	Name string
 	Uses string
 	Run  string

@@ -42,7 +42,7 @@ var standIns = map[string]string{
 	"actions/setup-go":                "Go on PATH (go version printed below)",
 	"pulumi/actions":                  "hack/offline/pulumi builds the CLI where it cannot be downloaded",
 	"medyagh/setup-minikube":          "make e2e starts minikube (hack/offline/minikube) when none runs",
-	"hadolint/hadolint-action":        "test/dockerfile checks hadolint's failing rules; make lint runs dockerfilelint",
+	"hadolint/hadolint-action":        "make lint: test/dockerfile applies hadolint's failing DL rules and its ShellCheck pass to every Dockerfile",
 	"docker/setup-buildx-action":      "the local Docker engine (make image)",
 	"docker/build-push-action":        "make image builds the same Dockerfile",
 	"docker/metadata-action":          "not needed locally (tags)",
