@@ -35,26 +35,10 @@ func TestNATSServerLifecycle(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
 		t.Fatalf("building nats-server: %v\n%s", err, out)
 	}
-	store, run := filepath.Join(dir, "data"), filepath.Join(dir, "run")
-	os.MkdirAll(run, 0o755)
-	client, monitor := freePort(t), freePort(t)
-	conf := strings.NewReplacer("/data", store, natsPidDir, run,
-		fmt.Sprintf("port: %d", natsClientPort), fmt.Sprintf("port: %d", client),
-		fmt.Sprintf("http_port: %d", natsMonitor), fmt.Sprintf("http_port: %d", monitor)).Replace(natsConf(t, rec))
-	confFile := filepath.Join(dir, "nats.conf")
-	os.WriteFile(confFile, []byte(conf), 0o644)
-
-	args := at(t, sts, c+".args").([]any)
-	srv := exec.Command(bin, fmt.Sprint(args[0]), confFile)
-	srv.Env = append(os.Environ(), "POD_NAME=readocr-nats-0")
-	var log syncbuffer.Buffer // the server writes while the test reads
-	srv.Stdout, srv.Stderr = &log, &log
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() { srv.Process.Kill() })
+	run := filepath.Join(dir, "run")
+	srv := startNATS(t, bin, natsConf(t, rec), fmt.Sprint(at(t, sts, c+".args").([]any)[0]), dir, run)
+	client, monitor, log, exited := srv.client, srv.monitor, srv.log, srv.exited
+	store := filepath.Join(dir, "data")
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", monitor)
 	for _, p := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
@@ -101,7 +85,7 @@ func TestNATSServerLifecycle(t *testing.T) {
 	if out, err := pre.CombinedOutput(); err != nil {
 		t.Fatalf("pre-stop: %v\n%s", err, out)
 	}
-	srv.Process.Signal(syscall.SIGTERM)
+	srv.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-ldm:
 	case <-time.After(5 * time.Second):
@@ -123,6 +107,35 @@ func TestNATSServerLifecycle(t *testing.T) {
 	if !strings.Contains(log.String(), "Entering lame duck mode") {
 		t.Errorf("no lame duck in the server's log:\n%s", log.String())
 	}
+}
+
+// natsProcess is a nats-server started on the rendered configuration.
+type natsProcess struct {
+	cmd             *exec.Cmd
+	client, monitor int
+	log             *syncbuffer.Buffer // the server writes while the test reads
+	exited          chan error
+}
+
+// startNATS runs bin on conf with its store under dir and its pid file in run, on free ports.
+func startNATS(t *testing.T, bin, conf, configFlag, dir, run string) *natsProcess {
+	t.Helper()
+	os.MkdirAll(run, 0o755)
+	p := &natsProcess{client: freePort(t), monitor: freePort(t), log: &syncbuffer.Buffer{}, exited: make(chan error, 1)}
+	conf = strings.NewReplacer("/data", filepath.Join(dir, "data"), natsPidDir, run,
+		fmt.Sprintf("port: %d", natsClientPort), fmt.Sprintf("port: %d", p.client),
+		fmt.Sprintf("http_port: %d", natsMonitor), fmt.Sprintf("http_port: %d", p.monitor)).Replace(conf)
+	file := filepath.Join(dir, "nats.conf")
+	os.WriteFile(file, []byte(conf), 0o644)
+	p.cmd = exec.Command(bin, configFlag, file)
+	p.cmd.Env = append(os.Environ(), "POD_NAME=readocr-nats-0")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	return p
 }
 
 func freePort(t *testing.T) int {

@@ -96,10 +96,12 @@ func TestNATS(t *testing.T) {
 	expect(t, rec.get(t, "kubernetes:core/v1:Service/readocr-nats-headless"), map[string]any{
 		"spec.clusterIP": "None", "spec.publishNotReadyAddresses": true,
 	})
+}
 
-	// NATS is reachable from readocr's pods only (client and route ports), and its monitoring
-	// port from KEDA's namespace only.
-	np := rec.get(t, natsPolicy)
+// NATS is reachable from readocr's pods only (client and route ports), and its monitoring
+// port from KEDA's namespace only.
+func TestNATSNetworkPolicy(t *testing.T) {
+	np := render(t, DefaultConfig("0.1.0")).get(t, natsPolicy)
 	expect(t, np, map[string]any{
 		"spec.policyTypes.0":          "Ingress",
 		"spec.ingress.0.ports.0.port": 4222,

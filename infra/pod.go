@@ -23,6 +23,47 @@ const webhookSecret = name + "-webhook"
 
 // podTemplate is the pod of both Deployments: the same image and settings, told its role.
 func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.StringOutput, configHash string, cfg Config) *corev1.PodTemplateSpecArgs {
+	return &corev1.PodTemplateSpecArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Labels: labels,
+			Annotations: pulumi.StringMap{
+				// A ConfigMap change rolls the pods.
+				"readocr.dev/config-hash": pulumi.String(configHash),
+				// Prometheus scrapes the admin port, which the Service does not expose.
+				"prometheus.io/scrape": pulumi.String("true"),
+				"prometheus.io/port":   pulumi.String(fmt.Sprint(adminPort)),
+				"prometheus.io/path":   pulumi.String("/metrics"),
+			},
+		},
+		Spec: &corev1.PodSpecArgs{
+			ServiceAccountName:            pulumi.String(name),
+			AutomountServiceAccountToken:  pulumi.Bool(false),
+			TerminationGracePeriodSeconds: pulumi.Int(graceSeconds),
+			SecurityContext: &corev1.PodSecurityContextArgs{
+				RunAsNonRoot:   pulumi.Bool(true),
+				RunAsUser:      pulumi.Int(uid),
+				RunAsGroup:     pulumi.Int(uid),
+				SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+			},
+			TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
+				MaxSkew:           pulumi.Int(1),
+				TopologyKey:       pulumi.String("kubernetes.io/hostname"),
+				WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
+				LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: selector},
+			}},
+			Containers: corev1.ContainerArray{container(ro, image, cfg)},
+			// On the node's disk, not in memory: a tmpfs would count against the memory
+			// limit the service shares out.
+			Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
+				Name:     pulumi.String("tmp"),
+				EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
+			}},
+		},
+	}
+}
+
+// container is readocr's container in a pod of role ro.
+func container(ro role, image pulumi.StringOutput, cfg Config) *corev1.ContainerArgs {
 	probe := func(path string, period, failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:          &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("http")},
@@ -81,43 +122,7 @@ func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.String
 			PreStop: &corev1.LifecycleHandlerArgs{Sleep: &corev1.SleepActionArgs{Seconds: pulumi.Int(preStopSeconds)}},
 		}
 	}
-	return &corev1.PodTemplateSpecArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Labels: labels,
-			Annotations: pulumi.StringMap{
-				// A ConfigMap change rolls the pods.
-				"readocr.dev/config-hash": pulumi.String(configHash),
-				// Prometheus scrapes the admin port, which the Service does not expose.
-				"prometheus.io/scrape": pulumi.String("true"),
-				"prometheus.io/port":   pulumi.String(fmt.Sprint(adminPort)),
-				"prometheus.io/path":   pulumi.String("/metrics"),
-			},
-		},
-		Spec: &corev1.PodSpecArgs{
-			ServiceAccountName:            pulumi.String(name),
-			AutomountServiceAccountToken:  pulumi.Bool(false),
-			TerminationGracePeriodSeconds: pulumi.Int(graceSeconds),
-			SecurityContext: &corev1.PodSecurityContextArgs{
-				RunAsNonRoot:   pulumi.Bool(true),
-				RunAsUser:      pulumi.Int(uid),
-				RunAsGroup:     pulumi.Int(uid),
-				SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-			},
-			TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
-				MaxSkew:           pulumi.Int(1),
-				TopologyKey:       pulumi.String("kubernetes.io/hostname"),
-				WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-				LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: selector},
-			}},
-			Containers: corev1.ContainerArray{c},
-			// On the node's disk, not in memory: a tmpfs would count against the memory
-			// limit the service shares out.
-			Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-				Name:     pulumi.String("tmp"),
-				EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
-			}},
-		},
-	}
+	return c
 }
 
 // cpuEnv sets an environment variable to the container's CPU limit, rounded up to whole CPUs.
