@@ -15,14 +15,14 @@ import (
 )
 
 // The schemas the rendered objects are held to: the API server's own OpenAPI v3 documents
-// (k8s.io/kubernetes, the version minikube runs here) and the CRDs of the releases the README
-// names (KEDA; the Gateway API release Traefik v3.7 implements; Traefik's Middleware). The
-// modules come from the Go module proxy, as the rest of the build does.
+// (k8s.io/kubernetes, the version minikube runs here) and the CRDs of the releases used with
+// them (KEDA; Traefik v3.6.12, which the e2e builds, its Middleware and the Gateway API release
+// it implements). The modules come from the Go module proxy, as the rest of the build does.
 const (
 	kubernetesModule = "k8s.io/kubernetes@v1.33.13"
 	kedaModule       = "github.com/kedacore/keda/v2@v2.21.0"
-	gatewayModule    = "sigs.k8s.io/gateway-api@v1.6.1"
-	traefikModule    = "github.com/traefik/traefik/v3@v3.7.13"
+	gatewayModule    = "sigs.k8s.io/gateway-api@v1.4.0"
+	traefikModule    = "github.com/traefik/traefik/v3@v3.6.12"
 )
 
 // crds are the CRD files of the custom kinds the program renders.
