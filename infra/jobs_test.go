@@ -46,7 +46,7 @@ func TestWorkers(t *testing.T) {
 	}
 	expect(t, rec.get(t, workerHPA), map[string]any{
 		"spec.minReplicas": 1, "spec.maxReplicas": 2, "spec.scaleTargetRef.name": "readocr-worker",
-		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.averageValue": "700m",
+		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.averageValue": "500m",
 	})
 	if _, ok := rec.resources[scaledObjectKey]; ok {
 		t.Error("a ScaledObject without KEDA: kubectl apply -f manifests would fail on a cluster without its CRDs")

@@ -52,7 +52,7 @@ func bytesOf(q string) (int64, error) {
 	return n * factor, nil
 }
 
-// millicores writes a CPU quantity the way the API server prints it back ("700m", "2").
+// millicores writes a CPU quantity the way the API server prints it back ("500m", "2").
 func millicores(m int64) string {
 	if m%1000 == 0 {
 		return strconv.FormatInt(m/1000, 10)

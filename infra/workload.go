@@ -213,11 +213,13 @@ func (b *builder) pdb(ro role) (*policyv1.PodDisruptionBudget, error) {
 // cpuTarget is the autoscalers' target: the pods' average CPU use, in percent of the CPU limit.
 // OCR is CPU-bound and a busy pod uses its whole limit (one OCR worker per CPU of it). A
 // percentage of the request ("Utilization") would read a busy pod as limit/request times the
-// target (1 CPU against 125m: 800 % for 70 %), and one busy pod sent the count to its maximum;
-// against the limit, the count grows with the work: ceil(pods x average / target).
-const cpuTarget = 70
+// target (1 CPU against 125m: 800 %), and one busy pod sent the count to its maximum; against
+// the limit, the count grows with the work: ceil(pods x average / target). Half: a request then
+// waits for about one page in the queue on average (rho / (1 - rho) pages for a single worker),
+// 2.3 pages at 70 %; and pods sharing a small node's CPUs still reach it.
+const cpuTarget = 50
 
-// cpuTargetValue is cpuTarget of the CPU limit, as an average value ("700m" for a 1-CPU limit).
+// cpuTargetValue is cpuTarget of the CPU limit, as an average value ("500m" for a 1-CPU limit).
 func cpuTargetValue(cfg Config) string {
 	limit, _ := milliCPU(cfg.CPULimit) // validated
 	return millicores(limit * cpuTarget / 100)

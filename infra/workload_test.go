@@ -189,7 +189,7 @@ func TestWorkload(t *testing.T) {
 	expect(t, rec.get(t, hpa), map[string]any{
 		"spec.minReplicas": 2, "spec.maxReplicas": 4, "spec.scaleTargetRef.name": "readocr",
 		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.type": "AverageValue",
-		"spec.metrics.0.resource.target.averageValue": "700m",
+		"spec.metrics.0.resource.target.averageValue": "500m",
 	})
 
 	for key, obj := range rec.resources {
