@@ -15,15 +15,29 @@ import (
 )
 
 // The schemas the rendered objects are held to: the API server's own OpenAPI v3 documents
-// (k8s.io/kubernetes, the version minikube runs here) and the CRDs of the releases used with
-// them (KEDA; Traefik v3.6.12, which the e2e builds, its Middleware and the Gateway API release
-// it implements). The modules come from the Go module proxy, as the rest of the build does.
+// (k8s.io/kubernetes at hack/versions.sh's KUBERNETES_VERSION, the one minikube runs here) and
+// the CRDs of the releases used with them (KEDA at KEDA_VERSION; Traefik v3.6.12, which the
+// e2e builds, its Middleware and the Gateway API release it implements). The modules come from
+// the Go module proxy, as the rest of the build does.
 const (
-	kubernetesModule = "k8s.io/kubernetes@v1.33.13"
-	kedaModule       = "github.com/kedacore/keda/v2@v2.21.0"
-	gatewayModule    = "sigs.k8s.io/gateway-api@v1.4.0"
-	traefikModule    = "github.com/traefik/traefik/v3@v3.6.12"
+	gatewayModule = "sigs.k8s.io/gateway-api@v1.4.0"
+	traefikModule = "github.com/traefik/traefik/v3@v3.6.12"
 )
+
+var (
+	kubernetesModule = "k8s.io/kubernetes@" + pinned("KUBERNETES_VERSION")
+	kedaModule       = "github.com/kedacore/keda/v2@" + pinned("KEDA_VERSION")
+)
+
+// pinned is a version hack/versions.sh sets.
+func pinned(name string) string {
+	b, _ := os.ReadFile("../hack/versions.sh")
+	m := regexp.MustCompile(`(?m)^` + name + `=(\S+)`).FindSubmatch(b)
+	if m == nil {
+		return "(" + name + " is not in hack/versions.sh)"
+	}
+	return string(m[1])
+}
 
 // crds are the CRD files of the custom kinds the program renders.
 var crds = map[string]string{
