@@ -24,7 +24,7 @@ const (
 const (
 	kedaPollingSeconds  = 10
 	kedaCooldownSeconds = 300
-	kedaFallbackAfter   = 3 // failed reads of the backlog, then the workers are held at 1
+	kedaFallbackAfter   = 3 // failed reads of the backlog, then running workers are held at 1
 )
 
 // scaledObject scales the workers on the jobs in JetStream (KEDA's nats-jetstream scaler),
@@ -58,8 +58,9 @@ func scaledObject(ctx *pulumi.Context, cfg Config, target string, labels pulumi.
 				"maxReplicaCount": pulumi.Int(cfg.WorkerMaxReplicas),
 				"pollingInterval": pulumi.Int(kedaPollingSeconds),
 				"cooldownPeriod":  pulumi.Int(kedaCooldownSeconds),
-				// Where the backlog cannot be read (NATS's monitoring port unreachable), one
-				// worker keeps taking jobs.
+				// Where the backlog cannot be read (NATS's monitoring port unreachable), running
+				// workers are not stopped and one keeps taking jobs; from zero nothing starts one
+				// until the backlog reads again (the HPA leaves a target at zero alone).
 				"fallback": pulumi.Map{"failureThreshold": pulumi.Int(kedaFallbackAfter), "replicas": pulumi.Int(1)},
 				"advanced": pulumi.Map{
 					"horizontalPodAutoscalerConfig": pulumi.Map{"name": pulumi.String(target)},
