@@ -18,10 +18,23 @@ const (
 	jobsPerWorker = 4
 )
 
-// scaledObject scales the workers on the jobs waiting in JetStream (KEDA's nats-jetstream
-// scaler) and on CPU, from zero backlog to WorkerMaxReplicas. It takes over the worker's CPU
-// autoscaler (transfer-hpa-ownership) rather than fight it: `kubectl apply -f manifests` works
-// without KEDA, and `kubectl apply -f manifests/keda` adds it.
+// KEDA's timing: how often the operator reads the backlog (a job queued while no worker runs
+// waits up to this, then a pod's start), and how long the backlog stays empty before the last
+// worker stops.
+const (
+	kedaPollingSeconds  = 10
+	kedaCooldownSeconds = 300
+	kedaFallbackAfter   = 3 // failed reads of the backlog, then running workers are held at 1
+)
+
+// scaledObject scales the workers on the jobs in JetStream (KEDA's nats-jetstream scaler),
+// from none to WorkerMaxReplicas: the scaler's lag is the consumer's pending jobs plus those
+// delivered and not yet acknowledged (running), so a worker is not stopped under a running job,
+// and the first queued job wakes the Deployment from zero. The queue, not CPU, is the measure
+// of the workers' work. KEDA makes the HorizontalPodAutoscaler itself, under the name the
+// CPU autoscaler of manifests/ has: over `kubectl apply -f manifests`, KEDA takes that one
+// over (transfer-hpa-ownership) rather than run a second on the same Deployment; a Pulumi stack
+// with keda makes no CPU autoscaler for the workers.
 func scaledObject(ctx *pulumi.Context, cfg Config, target string, labels pulumi.StringMap, n *NATS, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	// KEDA's operator asks from its own namespace: the endpoint names this one.
 	endpoint := n.Service.Metadata.Namespace().ApplyT(func(ns *string) string {
@@ -41,8 +54,14 @@ func scaledObject(ctx *pulumi.Context, cfg Config, target string, labels pulumi.
 		OtherFields: kubernetes.UntypedArgs{
 			"spec": pulumi.Map{
 				"scaleTargetRef":  pulumi.Map{"name": pulumi.String(target)},
-				"minReplicaCount": pulumi.Int(cfg.WorkerMinReplicas),
+				"minReplicaCount": pulumi.Int(0),
 				"maxReplicaCount": pulumi.Int(cfg.WorkerMaxReplicas),
+				"pollingInterval": pulumi.Int(kedaPollingSeconds),
+				"cooldownPeriod":  pulumi.Int(kedaCooldownSeconds),
+				// Where the backlog cannot be read (NATS's monitoring port unreachable), running
+				// workers are not stopped and one keeps taking jobs; from zero nothing starts one
+				// until the backlog reads again (the HPA leaves a target at zero alone).
+				"fallback": pulumi.Map{"failureThreshold": pulumi.Int(kedaFallbackAfter), "replicas": pulumi.Int(1)},
 				"advanced": pulumi.Map{
 					"horizontalPodAutoscalerConfig": pulumi.Map{"name": pulumi.String(target)},
 				},
@@ -55,12 +74,8 @@ func scaledObject(ctx *pulumi.Context, cfg Config, target string, labels pulumi.
 							"stream":                       pulumi.String(jobsStream),
 							"consumer":                     pulumi.String(jobsConsumer),
 							"lagThreshold":                 pulumi.String(fmt.Sprint(jobsPerWorker)),
+							"activationLagThreshold":       pulumi.String("0"),
 						},
-					},
-					pulumi.Map{
-						"type":       pulumi.String("cpu"),
-						"metricType": pulumi.String("Utilization"),
-						"metadata":   pulumi.Map{"value": pulumi.String(fmt.Sprint(cpuTarget))},
 					},
 				},
 			},

@@ -85,8 +85,11 @@ func program(ctx *pulumi.Context, cfg Config) error {
 // serviceURL is how to reach the service: the NodePort on a node's address (minikube ip),
 // or the load balancer's address.
 func serviceURL(w *Resources, cfg Config) pulumi.StringOutput {
-	if cfg.IngressHost != "" {
-		return pulumi.Sprintf("http://%s (Ingress, class %s)", cfg.IngressHost, cfg.IngressClass)
+	if g := cfg.Gateway; g.Host != "" {
+		if g.Name != "" {
+			return pulumi.Sprintf("https://%s (HTTPRoute on Gateway %s)", g.Host, g.Name)
+		}
+		return pulumi.Sprintf("https://%s:%d (Gateway %s, class %s)", g.Host, g.Port, name, g.Class)
 	}
 	switch cfg.ServiceType {
 	case "NodePort":

@@ -28,6 +28,17 @@ const (
 	kedaNamespace = "keda"
 )
 
+// Lame duck: on SIGTERM's pre-stop hook the server stops accepting clients, hands its
+// JetStream leaderships to the other servers, waits natsLameDuckGrace (so that servers
+// stopped together do not send clients to each other), then closes its clients spread over
+// the rest of natsLameDuckDuration (at most one a second). The pod's grace period covers it.
+const (
+	natsLameDuckDuration = 30 // seconds
+	natsLameDuckGrace    = 10
+	natsGraceSeconds     = natsLameDuckDuration + 30 // and JetStream's shutdown, with a margin
+	natsPidDir           = "/var/run/nats"
+)
+
 // NATS is the JetStream cluster that holds jobs.
 type NATS struct {
 	ConfigMap     *corev1.ConfigMap
@@ -43,11 +54,17 @@ func natsURL() string { return fmt.Sprintf("nats://%s:%d", natsName, natsClientP
 
 // natsConfig is nats-server's configuration: JetStream on the volume, and with more than one
 // server a cluster whose routes are the StatefulSet's stable names.
+//
+// No max_file_store: nats-server then sets its limit from the disk it finds at start (75 % of
+// what is free plus what its streams already hold, server/jetstream.go), so the limit follows
+// the claim as it really is. A size computed from the configuration did not: a claim is never
+// resized by changing the template, and a larger setting set a limit beyond the disk.
 func natsConfig(cfg Config) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server_name: $POD_NAME\nport: %d\nhttp_port: %d\n", natsClientPort, natsMonitor)
-	// Leave a tenth of the volume free: a full disk would stop JetStream.
-	fmt.Fprintf(&b, "jetstream {\n  store_dir: /data\n  max_memory_store: 64MB\n  max_file_store: %s\n}\n", fileStore(cfg.NATSStorage))
+	fmt.Fprintf(&b, "pid_file: %s/nats.pid\nlame_duck_duration: %ds\nlame_duck_grace_period: %ds\n",
+		natsPidDir, natsLameDuckDuration, natsLameDuckGrace)
+	fmt.Fprintf(&b, "jetstream {\n  store_dir: /data\n  max_memory_store: 64MB\n}\n")
 	if cfg.NATSReplicas > 1 {
 		var routes []string
 		for i := range cfg.NATSReplicas {
@@ -58,26 +75,28 @@ func natsConfig(cfg Config) string {
 	return b.String()
 }
 
-// fileStore is 90 % of a volume size such as "1Gi" or "10Gi", in MB for nats-server.
-func fileStore(size string) string {
-	var n int
-	var unit string
-	fmt.Sscanf(size, "%d%s", &n, &unit)
-	mib := map[string]int{"Mi": 1, "Gi": 1024, "Ti": 1024 * 1024}[unit] * n
-	return fmt.Sprintf("%dMB", mib*9/10)
-}
+// natsLabels are NATS's labels; natsSelector the part that never changes (selectors, and the
+// volume claim template, which cannot change either).
+var natsSelector = map[string]string{"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": natsName}
 
-func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOption) (*NATS, error) {
-	selector := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("nats"), "app.kubernetes.io/instance": pulumi.String(natsName)}
-	labels := pulumi.StringMap{
-		"app.kubernetes.io/name":      pulumi.String("nats"),
-		"app.kubernetes.io/instance":  pulumi.String(natsName),
-		"app.kubernetes.io/version":   pulumi.String(strings.TrimPrefix(NATSImage, "nats:")),
+func natsLabels(withVersion bool) pulumi.StringMap {
+	m := pulumi.StringMap{
 		"app.kubernetes.io/component": pulumi.String("broker"),
 		"app.kubernetes.io/part-of":   pulumi.String(name),
 	}
+	for k, v := range natsSelector {
+		m[k] = pulumi.String(v)
+	}
+	if withVersion {
+		m["app.kubernetes.io/version"] = pulumi.String(strings.TrimPrefix(NATSImage, "nats:"))
+	}
+	return m
+}
+
+func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOption) (*NATS, error) {
+	selector := pulumi.ToStringMap(natsSelector)
 	meta := func(n string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Labels: labels}
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Labels: natsLabels(true)}
 	}
 	n := &NATS{}
 	var err error
@@ -115,92 +134,7 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 		return nil, err
 	}
 
-	probe := func(path string, period, failures int) *corev1.ProbeArgs {
-		return &corev1.ProbeArgs{
-			HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("monitor")},
-			PeriodSeconds: pulumi.Int(period), TimeoutSeconds: pulumi.Int(3), FailureThreshold: pulumi.Int(failures),
-		}
-	}
-	cport := func(n string, p int) *corev1.ContainerPortArgs {
-		return &corev1.ContainerPortArgs{Name: pulumi.String(n), ContainerPort: pulumi.Int(p), Protocol: pulumi.String("TCP")}
-	}
-	if n.StatefulSet, err = appsv1.NewStatefulSet(ctx, natsName, &appsv1.StatefulSetArgs{
-		Metadata: meta(natsName),
-		Spec: &appsv1.StatefulSetSpecArgs{
-			Replicas:    pulumi.Int(cfg.NATSReplicas),
-			ServiceName: pulumi.String(natsHeadless),
-			// All servers start at once: each waits for the others' routes to form JetStream.
-			PodManagementPolicy: pulumi.String("Parallel"),
-			Selector:            &metav1.LabelSelectorArgs{MatchLabels: selector},
-			Template: &corev1.PodTemplateSpecArgs{
-				Metadata: &metav1.ObjectMetaArgs{
-					Labels:      labels,
-					Annotations: pulumi.StringMap{"readocr.dev/config-hash": pulumi.String(hash(map[string]string{"nats.conf": conf}))},
-				},
-				Spec: &corev1.PodSpecArgs{
-					AutomountServiceAccountToken: pulumi.Bool(false),
-					// On SIGTERM the server flushes its stores and stops; clients reconnect
-					// (to another server of a cluster) and resend what was not acknowledged.
-					TerminationGracePeriodSeconds: pulumi.Int(30),
-					SecurityContext: &corev1.PodSecurityContextArgs{
-						RunAsNonRoot:   pulumi.Bool(true),
-						RunAsUser:      pulumi.Int(uid),
-						RunAsGroup:     pulumi.Int(uid),
-						FsGroup:        pulumi.Int(uid),
-						SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-					},
-					TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
-						MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String("kubernetes.io/hostname"),
-						WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
-						LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: selector},
-					}},
-					Containers: corev1.ContainerArray{&corev1.ContainerArgs{
-						Name:            pulumi.String("nats"),
-						Image:           pulumi.String(NATSImage),
-						ImagePullPolicy: pulumi.String("IfNotPresent"),
-						Args:            pulumi.StringArray{pulumi.String("--config"), pulumi.String("/etc/nats/nats.conf")},
-						Env: corev1.EnvVarArray{
-							&corev1.EnvVarArgs{Name: pulumi.String("POD_NAME"), ValueFrom: &corev1.EnvVarSourceArgs{
-								FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String("metadata.name")}}},
-							// The Go heap stays under the limit; JetStream's data is on disk.
-							&corev1.EnvVarArgs{Name: pulumi.String("GOMEMLIMIT"), Value: pulumi.String("200MiB")},
-						},
-						Ports: corev1.ContainerPortArray{cport("client", natsClientPort), cport("cluster", natsRoutePort), cport("monitor", natsMonitor)},
-						Resources: &corev1.ResourceRequirementsArgs{
-							Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")},
-							Limits:   pulumi.StringMap{"cpu": pulumi.String("1"), "memory": pulumi.String("256Mi")},
-						},
-						// JetStream recovers its streams before it is healthy; a large store takes a while.
-						StartupProbe:   probe("/healthz", 2, 90),
-						ReadinessProbe: probe("/healthz?js-enabled-only=true", 5, 3),
-						LivenessProbe:  probe("/healthz?js-enabled-only=true", 30, 3),
-						SecurityContext: &corev1.SecurityContextArgs{
-							AllowPrivilegeEscalation: pulumi.Bool(false),
-							ReadOnlyRootFilesystem:   pulumi.Bool(true),
-							RunAsNonRoot:             pulumi.Bool(true),
-							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-						},
-						VolumeMounts: corev1.VolumeMountArray{
-							&corev1.VolumeMountArgs{Name: pulumi.String("data"), MountPath: pulumi.String("/data")},
-							&corev1.VolumeMountArgs{Name: pulumi.String("config"), MountPath: pulumi.String("/etc/nats")},
-						},
-					}},
-					Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-						Name:      pulumi.String("config"),
-						ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String(natsName)},
-					}},
-				},
-			},
-			// The jobs outlive the StatefulSet: deleting it (pulumi destroy) keeps the volumes.
-			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
-				Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("data"), Labels: labels},
-				Spec: &corev1.PersistentVolumeClaimSpecArgs{
-					AccessModes: pulumi.StringArray{pulumi.String("ReadWriteOnce")},
-					Resources:   &corev1.VolumeResourceRequirementsArgs{Requests: pulumi.StringMap{"storage": pulumi.String(cfg.NATSStorage)}},
-				},
-			}},
-		},
-	}, opts...); err != nil {
+	if n.StatefulSet, err = natsServers(ctx, cfg, conf, opts...); err != nil {
 		return nil, err
 	}
 
@@ -214,14 +148,20 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 	}, opts...); err != nil {
 		return nil, err
 	}
+	if n.NetworkPolicy, err = natsNetworkPolicy(ctx, meta(natsName), selector, opts...); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
 
-	// Only readocr's own pods (API, workers, the other NATS servers) reach NATS; KEDA's operator
-	// reads the monitoring port. The jobs carry users' documents.
+// natsNetworkPolicy lets only readocr's own pods (API, workers, the other NATS servers) reach
+// NATS, and KEDA's operator read the monitoring port. The jobs carry users' documents.
+func natsNetworkPolicy(ctx *pulumi.Context, meta *metav1.ObjectMetaArgs, selector pulumi.StringMap, opts ...pulumi.ResourceOption) (*networkingv1.NetworkPolicy, error) {
 	tcp := func(p int) *networkingv1.NetworkPolicyPortArgs {
 		return &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)}
 	}
-	if n.NetworkPolicy, err = networkingv1.NewNetworkPolicy(ctx, natsName, &networkingv1.NetworkPolicyArgs{
-		Metadata: meta(natsName),
+	return networkingv1.NewNetworkPolicy(ctx, natsName, &networkingv1.NetworkPolicyArgs{
+		Metadata: meta,
 		Spec: &networkingv1.NetworkPolicySpecArgs{
 			PodSelector: &metav1.LabelSelectorArgs{MatchLabels: selector},
 			PolicyTypes: pulumi.StringArray{pulumi.String("Ingress")},
@@ -240,8 +180,5 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 				},
 			},
 		},
-	}, opts...); err != nil {
-		return nil, err
-	}
-	return n, nil
+	}, opts...)
 }

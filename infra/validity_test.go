@@ -36,7 +36,7 @@ func renderStack(t *testing.T, stack string, extra map[string]string) *recorder 
 	}
 	b, _ := json.Marshal(conf)
 	t.Setenv("PULUMI_CONFIG", string(b))
-	rec := &recorder{resources: map[string]map[string]any{}}
+	rec := newRecorder()
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		cfg, err := loadConfig(ctx, version())
 		if err != nil {
@@ -88,13 +88,13 @@ func TestEveryStackRendersValidObjects(t *testing.T) {
 			})
 		}
 	}
-	// Staging and production are not minikube: no NodePort, an Ingress, their own sizing.
+	// Staging and production are not minikube: no NodePort, a Gateway, their own sizing.
 	for _, stack := range []string{"staging", "production"} {
 		rec := renderStack(t, stack, nil)
 		expect(t, rec.get(t, service), map[string]any{"spec.type": "ClusterIP"})
-		ing := rec.get(t, "kubernetes:networking.k8s.io/v1:Ingress/readocr")
-		if host := at(t, ing, "spec.rules.0.host"); !strings.Contains(fmt.Sprint(host), "example.com") {
-			t.Errorf("%s ingress host %v", stack, host)
+		route := rec.get(t, routeKey)
+		if host := at(t, route, "spec.hostnames.0"); !strings.Contains(fmt.Sprint(host), "example.com") {
+			t.Errorf("%s route host %v", stack, host)
 		}
 		lim := at(t, rec.get(t, deployment), "spec.template.spec.containers.0.resources.limits.memory")
 		if lim == "768Mi" {
@@ -104,7 +104,7 @@ func TestEveryStackRendersValidObjects(t *testing.T) {
 }
 
 // invalid returns what the API server would refuse in a rendered object: object and container
-// names, port names, label keys and values (labels, selectors), annotation keys, Ingress hosts.
+// names, port names, label keys and values (labels, selectors), annotation keys, host names.
 func invalid(obj map[string]any) []string {
 	var out []string
 	check := func(what string, errs []string) {
@@ -145,8 +145,12 @@ func invalid(obj map[string]any) []string {
 					}
 				case k == "name" && isString && strings.Contains(path, ".ports."):
 					check(p, validation.IsValidPortName(s))
-				case k == "host" && isString:
+				case (k == "host" || k == "hostname") && isString:
 					check(p, validation.IsDNS1123Subdomain(s))
+				case k == "hostnames":
+					for _, h := range child.([]any) {
+						check(p, validation.IsDNS1123Subdomain(fmt.Sprint(h)))
+					}
 				}
 				walk(p, child)
 			}

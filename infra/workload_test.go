@@ -18,12 +18,16 @@ import (
 type recorder struct {
 	mu        sync.Mutex
 	resources map[string]map[string]any // "type/name" -> inputs
+	ignored   map[string][]string       // "type/name" -> the ignoreChanges option's paths
 }
 
 func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.resources[args.TypeToken+"/"+args.Name] = args.Inputs.Mappable()
+	if args.RegisterRPC != nil {
+		r.ignored[args.TypeToken+"/"+args.Name] = args.RegisterRPC.GetIgnoreChanges()
+	}
 	outputs := args.Inputs.Copy()
 	if args.TypeToken == "docker:index/image:Image" {
 		// What pulumi-docker v4 returns for a build that is not pushed: imageName is the name it
@@ -34,6 +38,10 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	return args.Name + "_id", outputs, nil
 }
 
+func newRecorder() *recorder {
+	return &recorder{resources: map[string]map[string]any{}, ignored: map[string][]string{}}
+}
+
 func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	return args.Args, nil
 }
@@ -41,7 +49,7 @@ func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) 
 // render runs the program with cfg against the mocks.
 func render(t *testing.T, cfg Config) *recorder {
 	t.Helper()
-	rec := &recorder{resources: map[string]map[string]any{}}
+	rec := newRecorder()
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error { return program(ctx, cfg) },
 		pulumi.WithMocks("readocr", "test", rec))
 	if err != nil {
@@ -121,10 +129,12 @@ func TestWorkload(t *testing.T) {
 		c + ".livenessProbe.httpGet.path":                      "/healthz",
 		c + ".ports.1.name":                                    "admin",
 		c + ".ports.1.containerPort":                           9090,
-		c + ".resources.requests.cpu":                          "250m",
-		c + ".resources.requests.memory":                       "384Mi",
+		c + ".resources.requests.cpu":                          "125m",
+		c + ".resources.requests.memory":                       "256Mi",
 		c + ".resources.limits.cpu":                            "1",
 		c + ".resources.limits.memory":                         "768Mi",
+		c + ".resources.requests.ephemeral-storage":            "64Mi",
+		c + ".resources.limits.ephemeral-storage":              "320Mi",
 		c + ".env.0.name":                                      "OCR_WORKERS",
 		c + ".env.0.valueFrom.resourceFieldRef.resource":       "limits.cpu",
 		c + ".env.1.name":                                      "GOMAXPROCS",
@@ -178,7 +188,8 @@ func TestWorkload(t *testing.T) {
 	expect(t, rec.get(t, pdb), map[string]any{"spec.maxUnavailable": 1})
 	expect(t, rec.get(t, hpa), map[string]any{
 		"spec.minReplicas": 2, "spec.maxReplicas": 4, "spec.scaleTargetRef.name": "readocr",
-		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.averageUtilization": 70,
+		"spec.metrics.0.resource.name": "cpu", "spec.metrics.0.resource.target.type": "AverageValue",
+		"spec.metrics.0.resource.target.averageValue": "500m",
 	})
 
 	for key, obj := range rec.resources {
