@@ -29,7 +29,7 @@ run: build ## run the service on :$(PORT) (no cluster needed)
 	PORT=$(PORT) ./$(BIN)
 
 .PHONY: test-deps
-test-deps: ## the system packages and what only the tests use (Chromium, tmux)
+test-deps: ## the system packages and what only the tests use (Chromium, tmux, language packs unpacked in ~/.cache/readocr)
 	@hack/install-deps.sh --test
 
 # Screenshots of the web page and screens of the client's runs (test/browser, test/terminal).
@@ -37,9 +37,10 @@ export READOCR_ARTIFACTS ?= $(CURDIR)/bin/artifacts
 
 .PHONY: test
 test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux
-	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 $(GO) test -race -count=1 ./...
+	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 $(GO) test -race -count=1 ./...
 	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
-	$(GO) test -count=1 -run '^(TestWorkerGivesBackMemory|TestPDFPageCost)$$' ./service/internal/ocr
+	READOCR_REQUIRE_LANGPACKS=1 $(GO) test -count=1 \
+	  -run '^(TestWorkerGivesBackMemory|TestPDFPageCost|TestModelCost|TestTenLanguagesAtOnce|TestModelShareEvicts)$$' ./service/internal/ocr
 
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -27,7 +28,7 @@ const probeTimeout = time.Minute
 // worker that has read pages, and a worker loads its models in any order.
 const (
 	probeMarginRatio = 8 // an eighth
-	probeMarginMin   = 2 << 20
+	probeMarginMin   = 4 << 20 // rus: 12.3 MiB in the probe, 14.9 in a worker (TestModelCost)
 )
 
 // What the probe found for a file, kept for the process's life so that tests that start many
@@ -135,6 +136,12 @@ func probeOne(ctx context.Context, path string, capBytes int64) probeResult {
 	}
 	if ctx.Err() != nil {
 		return probeResult{problem: fmt.Sprintf("loading it did not finish within %v", probeTimeout)}
+	}
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() != 1 {
+		// Not the probe's own refusal (exit 1) but a crash: Tesseract aborts on some corrupt
+		// models (ASSERT_HOST), and prints nothing (stderr is closed while it loads a model).
+		return probeResult{problem: fmt.Sprintf("loading it crashed Tesseract's process (%v)", err)}
 	}
 	if err != nil || json.Unmarshal(stdout.Bytes(), &out) != nil || out.Memory <= 0 {
 		return probeResult{problem: "Tesseract cannot load it: " + tesseractComplaint(stderr.String(), err)}
