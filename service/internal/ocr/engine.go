@@ -73,7 +73,7 @@ type Config struct {
 	Languages *Languages
 	// ModelMemory is what a worker's loaded models may cost together (Languages.WorkerModelMemory
 	// is enough for any request); workers evict the least recently used beyond it. 0: no limit.
-	ModelMemory int64
+	ModelMemory  int64
 	Workers      int           // worker processes: pages recognised at once
 	QueueSize    int           // requests waiting for a worker beyond those running
 	QueueTimeout time.Duration // longest wait for a worker

@@ -27,7 +27,7 @@ const probeTimeout = time.Minute
 // Measured at start, a model's cost gets this margin: allocations land differently in a
 // worker that has read pages, and a worker loads its models in any order.
 const (
-	probeMarginRatio = 8 // an eighth
+	probeMarginRatio = 8       // an eighth
 	probeMarginMin   = 4 << 20 // rus: 12.3 MiB in the probe, 14.9 in a worker (TestModelCost)
 )
 
@@ -237,4 +237,3 @@ func pidRSS(pid int) int64 {
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
 }
-
