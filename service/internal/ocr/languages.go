@@ -242,7 +242,7 @@ func (l *Languages) Models() []Model {
 }
 
 // Unusable returns the models found that cannot be used, with why.
-func (l *Languages) Unusable() []Model { return slices.Clone(l.unusable) }
+func (l *Languages) Unusable() []Model { return append([]Model{}, l.unusable...) }
 
 // PackDir returns the language pack directory in use ("": none).
 func (l *Languages) PackDir() string { return l.packs }
