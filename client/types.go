@@ -56,8 +56,24 @@ type JobOptions struct {
 
 // Languages is the answer of GET /languages.
 type Languages struct {
-	Languages []string `json:"languages"`
-	Default   string   `json:"default"`
+	Languages    []string        `json:"languages"` // every name lang takes, languages and scripts
+	Scripts      []string        `json:"scripts"`   // the script models among them (Latin, Japanese)
+	Default      string          `json:"default"`
+	MaxLanguages int             `json:"max_languages"` // names one lang may join
+	Models       []LanguageModel `json:"models"`
+	Unusable     []LanguageModel `json:"unusable"` // found but not loadable, with the problem
+}
+
+// LanguageModel is one model file of the service (schema LanguageModel).
+type LanguageModel struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"` // language or script
+	Title   string `json:"title,omitempty"`
+	Script  string `json:"script,omitempty"`
+	Source  string `json:"source"` // image or pack
+	Size    int    `json:"size"`
+	Memory  int    `json:"memory,omitempty"` // bytes a worker holds to keep it loaded
+	Problem string `json:"problem,omitempty"`
 }
 
 // Index is the answer of GET / to an API client (schema Index).
