@@ -87,13 +87,27 @@ func langPages(t *testing.T) map[string]testimages.Image {
 
 func noSpace(s string) string { return strings.Join(strings.Fields(s), "") }
 
-// The README's `docker run` with language packs, command for command: pack images run on a
-// volume, the service image run with it; German, French and Japanese pages read; a language
-// not there refused with what is; the service image's digest the same before and after.
+// The README's language packs with `docker run`: its block run as written (make langpacks, the
+// pack images run on a volume; hack/readme-block.sh), then the service image run with the volume
+// as `make run-image` runs it; German, French and Japanese pages read; a language not there
+// refused with what is; the service image's digest the same before and after.
 func TestLangpacksDockerRun(t *testing.T) {
 	img := image(t)
 	before := docker(t, "image", "inspect", "-f", "{{.Id}}", img)
-	vol := fillVolume(t, langpackImages(t, "deu", "fra", "jpn"))
+	const vol = "readocr-langs-readme-test" // test/readme/substitutions.sed
+	exec.Command("docker", "volume", "rm", "-f", vol).Run()
+	t.Cleanup(func() { exec.Command("docker", "volume", "rm", "-f", vol).Run() })
+	block, err := exec.Command(filepath.Join(repoRoot(), "hack", "readme-block.sh"), filepath.Join(repoRoot(), "README.md"), "langpacks").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := exec.Command("bash", "-euo", "pipefail", "-c", string(block))
+	run.Dir = repoRoot()
+	if out, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("the README's block:\n%s\n%v\n%s", block, err, out)
+	} else {
+		t.Logf("the README's block:\n%s\n%s", block, out)
+	}
 	c, ready := start(t, img, "-v", vol+":/langpacks:ro")
 	t.Logf("ready in %v", ready)
 
