@@ -36,6 +36,7 @@ COPY third_party third_party
 RUN go mod download
 COPY VERSION ./
 COPY service service
+COPY client client
 COPY hack/image-rootfs.sh /usr/local/bin/
 ARG VERSION
 RUN arch=${TARGETARCH:-$(dpkg --print-architecture)}; \

@@ -29,7 +29,7 @@ run: build ## run the service on :$(PORT) (no cluster needed)
 	PORT=$(PORT) ./$(BIN)
 
 .PHONY: test-deps
-test-deps: ## the system packages and what only the tests use (Chromium, tmux)
+test-deps: ## the system packages and what only the tests use (Chromium, tmux, language packs unpacked in ~/.cache/readocr)
 	@hack/install-deps.sh --test
 
 # Screenshots of the web page and screens of the client's runs (test/browser, test/terminal).
@@ -37,21 +37,22 @@ export READOCR_ARTIFACTS ?= $(CURDIR)/bin/artifacts
 
 .PHONY: test
 test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux
-	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 $(GO) test -race -count=1 ./...
+	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 $(GO) test -race -count=1 ./...
 	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
-	$(GO) test -count=1 -run '^(TestWorkerGivesBackMemory|TestPDFPageCost)$$' ./service/internal/ocr
+	READOCR_REQUIRE_LANGPACKS=1 $(GO) test -count=1 \
+	  -run '^(TestWorkerGivesBackMemory|TestPDFPageCost|TestModelCost|TestTenLanguagesAtOnce|TestModelShareEvicts)$$' ./service/internal/ocr
 
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, hadolint's rules and ShellCheck pass, workflow and pin rules, the gosseract patch
-	@out=$$(gofmt -l service client infra internal test third_party hack); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l service client infra internal test third_party hack images); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint
 	yamllint --strict .
 	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run)
-	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile
+	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile images/langpacks/Dockerfile
 	@# What fails GitHub's lint job or leaves a pin unwatched, checked here (static: a few seconds).
 	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins
 	hack/gosseract-patch.sh --verify
@@ -80,6 +81,12 @@ TAG   ?= $(shell cat VERSION)
 .PHONY: image
 image: ## build the container image readocr:$(TAG), also tagged ghcr.io/readocr/readocr:$(TAG) (starts a Docker engine if none runs)
 	@hack/image.sh $(TAG)
+
+LANGPACKS ?= deu fra jpn
+
+.PHONY: langpacks
+langpacks: ## language-pack images from Debian's packages: ghcr.io/readocr/langpack-<pack>:4.1.0 for each of LANGPACKS (deu fra jpn); the service image is not rebuilt
+	@hack/langpack-image.sh $(LANGPACKS)
 
 .PHONY: run-image
 run-image: image ## run the image on :$(PORT) with the restrictions a cluster applies

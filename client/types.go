@@ -46,6 +46,7 @@ type Options struct {
 	Format  Format `form:"format"`   // default text
 	Pages   string `form:"pages"`    // e.g. "1-3,7" or "5-"
 	PDFText string `form:"pdf_text"` // ocr, extract or auto
+	OCRMode string `form:"ocr_mode"` // format pdf: skip_text (default) or force_ocr
 }
 
 // JobOptions are a job's own fields (schema JobOptions).
@@ -56,8 +57,24 @@ type JobOptions struct {
 
 // Languages is the answer of GET /languages.
 type Languages struct {
-	Languages []string `json:"languages"`
-	Default   string   `json:"default"`
+	Languages    []string        `json:"languages"` // every name lang takes, languages and scripts
+	Scripts      []string        `json:"scripts"`   // the script models among them (Latin, Japanese)
+	Default      string          `json:"default"`
+	MaxLanguages int             `json:"max_languages"` // names one lang may join
+	Models       []LanguageModel `json:"models"`
+	Unusable     []LanguageModel `json:"unusable"` // found but not loadable, with the problem
+}
+
+// LanguageModel is one model file of the service (schema LanguageModel).
+type LanguageModel struct {
+	Name    string `json:"name"`
+	Type    string `json:"type"` // language or script
+	Title   string `json:"title,omitempty"`
+	Script  string `json:"script,omitempty"`
+	Source  string `json:"source"` // image or pack
+	Size    int    `json:"size"`
+	Memory  int    `json:"memory,omitempty"` // bytes a worker holds to keep it loaded
+	Problem string `json:"problem,omitempty"`
 }
 
 // Index is the answer of GET / to an API client (schema Index).
@@ -65,6 +82,7 @@ type Index struct {
 	APIDocumentation string            `json:"API Documentation"`
 	Endpoints        map[string]string `json:"endpoints,omitempty"`
 	Version          string            `json:"version,omitempty"`
+	Auth             string            `json:"auth,omitempty"` // none, or api_keys
 }
 
 // Status is where a job is.
@@ -93,6 +111,18 @@ type Job struct {
 	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
 	Attempts   int        `json:"attempts"`
 	Error      *JobError  `json:"error,omitempty"`
+	Callback   *Callback  `json:"callback,omitempty"`
+}
+
+// Callback is the delivery of a job's callback_url: pending, retrying, delivered, stopped (the
+// receiver answered 410) or failed (a dead letter).
+type Callback struct {
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	LastStatus    int        `json:"last_status,omitempty"`
+	LastError     string     `json:"last_error,omitempty"`
+	LastAttemptAt *time.Time `json:"last_attempt_at,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // Progress counts a job's pages; PagesTotal is 0 until a worker has opened the input.

@@ -5,7 +5,10 @@
 # (the tests check searchable PDFs with qpdf --check and pdftotext; pdftoppm is a baseline). Elsewhere it says what
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
 # With --test (make test), also what only the tests use: Chromium, driven headless by the web
-# page's tests (test/browser), and tmux, the terminal `readocr ocr` is tested in (test/terminal).
+# page's tests (test/browser), tmux, the terminal `readocr ocr` is tested in (test/terminal),
+# and the language packs the language tests load (Debian's packages unpacked into
+# ~/.cache/readocr/langpacks by hack/langpacks.sh, not installed: the system's model directory
+# keeps what make run needs, as the image does).
 # With --bench (make bench), also OCRmyPDF, the searchable-PDF baseline: MPL-2.0, and it pulls in
 # Ghostscript (AGPL), so it is only ever on the benchmark's machine, never in the image, and make
 # test does not need it.
@@ -40,7 +43,17 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# The test packs (internal/testsupport/langpacks.Test): ten languages with eng, two script models.
+langpacks() {
+  if [ "${1:-}" = --test ]; then
+    "$(dirname "$0")/langpacks.sh" "${READOCR_CACHE:-$HOME/.cache/readocr}/langpacks" \
+      deu fra jpn chi-sim rus spa ita por nld script-latn script-jpan
+  fi
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  langpacks "${1:-}"
+  exit 0
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -53,3 +66,4 @@ fi
 echo "Installing: ${missing[*]}"
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+langpacks "${1:-}"

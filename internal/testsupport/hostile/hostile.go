@@ -48,7 +48,10 @@ func Flags(t Target) []string {
 	return []string{"--workers", fmt.Sprint(t.Workers), "--memory-limit", fmt.Sprint(t.MemoryLimit),
 		"--request-timeout", t.RequestTimeout.String(), "--write-timeout", t.WriteTimeout.String(),
 		"--idle-timeout", t.IdleTimeout.String(),
-		"--max-image-bytes", fmt.Sprint(t.MaxImageBytes), "--memory-wait", "2s", "--queue", "32"}
+		"--max-image-bytes", fmt.Sprint(t.MaxImageBytes), "--memory-wait", "2s", "--queue", "32",
+		// The pages are sized for the image's models (eng and osd): a worker keeps memory for one
+		// language's model, whatever else this machine has installed.
+		"--max-languages", "1"}
 }
 
 // Outcome is what one scenario saw.

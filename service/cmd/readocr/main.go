@@ -90,22 +90,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.Server.LogLevel}))
 
-	// Share the memory out: each worker's page, the requests' data, the API's Go heap.
+	// Share the memory out: each worker's models and page, the requests' data, the API's Go
+	// heap. The models are found and measured first (each loaded once, alone, in a process of
+	// its own, before any worker starts).
 	limit, source := cfg.Server.MemoryLimit, "--memory-limit"
 	if limit == 0 {
 		limit, source = membudget.Limit()
 	}
-	plan, err := membudget.NewPlan(limit, cfg.OCR.Workers, cfg.HTTP.MaxRequestBytes())
+	langs, err := ocr.OpenLanguages(ctx, ocr.LanguagesConfig{TessdataDir: cfg.OCR.TessdataDir,
+		LangpackDir: cfg.OCR.LangpackDir, ProbeMemory: limit - membudget.APIBase, Logger: log})
 	if err != nil {
 		return err
 	}
-	cfg.OCR.PageMemory, cfg.OCR.WorkerMemory = plan.PageMemory, membudget.WorkerBase+plan.PageMemory
+	plan, err := membudget.NewPlan(limit, cfg.OCR.Workers, cfg.HTTP.MaxRequestBytes(), langs.WorkerModelMemory(cfg.OCR.MaxLanguages))
+	if err != nil {
+		return err
+	}
+	cfg.OCR.Languages, cfg.OCR.ModelMemory = langs, plan.ModelMemory
+	cfg.OCR.PageMemory, cfg.OCR.WorkerMemory = plan.PageMemory, plan.WorkerMemory()
 	if getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(plan.GoMemLimit)
 	}
 	colorMax, grayMax := ocr.MaxPixels(plan.PageMemory, cfg.HTTP.MaxImageBytes)
 	log.Info("memory", "limit_mib", limit>>20, "from", source, "workers", plan.Workers,
-		"page_mib", plan.PageMemory>>20, "requests_mib", plan.RequestBytes>>20,
+		"models_mib", plan.ModelMemory>>20, "page_mib", plan.PageMemory>>20, "requests_mib", plan.RequestBytes>>20,
 		"largest_colour_page_mp", float64(min(colorMax, cfg.Pipeline.MaxPixels))/1e6,
 		"largest_gray_page_mp", float64(min(grayMax, cfg.Pipeline.MaxPixels))/1e6)
 

@@ -89,6 +89,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.IntVar(&o.MaxClients, "max-clients", e.int("OCR_MAX_CLIENTS", 0), "languages kept loaded over all workers (each keeps at least one); default: workers+2 [$OCR_MAX_CLIENTS]")
 	fs.StringVar(&o.DefaultLang, "lang", e.str("OCR_LANG", o.DefaultLang), "language when a request names none; loaded at start [$OCR_LANG]")
 	fs.StringVar(&o.TessdataDir, "tessdata", e.str("TESSDATA_PREFIX", o.TessdataDir), "directory of .traineddata files; default: the distribution's [$TESSDATA_PREFIX]")
+	fs.StringVar(&o.LangpackDir, "langpacks", e.str("OCR_LANGPACKS", o.LangpackDir), "directory of language packs (.traineddata files, up to 3 levels down) added to --tessdata's; default: "+ocr.DefaultLangpackDir+" when it exists [$OCR_LANGPACKS]")
+	fs.IntVar(&o.MaxLanguages, "max-languages", e.int("OCR_MAX_LANGUAGES", o.MaxLanguages), "models one request may name (lang=a+b+...); each worker keeps memory for this many of the costliest installed [$OCR_MAX_LANGUAGES]")
 	fs.StringVar(&memory, "memory-limit", e.str("OCR_MEMORY_LIMIT", ""), "memory of the whole service (API and workers), e.g. 1Gi; shared out at start; default: the cgroup's limit, else half the machine's memory [$OCR_MEMORY_LIMIT]")
 	fs.Int64Var(&h.MaxImageBytes, "max-image-bytes", e.int64("OCR_MAX_IMAGE_BYTES", h.MaxImageBytes), "largest image or document accepted, uploaded or fetched [$OCR_MAX_IMAGE_BYTES]")
 	fs.Int64Var(&c.Pipeline.MaxPixels, "max-pixels", e.int64("OCR_MAX_PIXELS", c.Pipeline.MaxPixels), "largest image in pixels (width x height); the memory limit may admit less [$OCR_MAX_PIXELS]")
@@ -209,6 +211,9 @@ func (c Config) validate() error {
 	}
 	if c.OCR.QueueSize < 0 {
 		errs = append(errs, fmt.Errorf("queue must not be negative"))
+	}
+	if c.OCR.MaxLanguages < 1 || c.OCR.MaxLanguages > ocr.MaxLanguages {
+		errs = append(errs, fmt.Errorf("max-languages must be 1 to %d", ocr.MaxLanguages))
 	}
 	if c.OCR.MaxClients < c.OCR.Workers {
 		errs = append(errs, fmt.Errorf("max-clients (%d) must be at least workers (%d)", c.OCR.MaxClients, c.OCR.Workers))

@@ -42,6 +42,21 @@ func TestEnvAndFlags(t *testing.T) {
 	}
 }
 
+// Language packs and the languages a request may name, from the environment or flags.
+func TestLanguages(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"OCR_LANGPACKS": "/srv/packs", "OCR_MAX_LANGUAGES": "3"}), &bytes.Buffer{})
+	if err != nil || c.OCR.LangpackDir != "/srv/packs" || c.OCR.MaxLanguages != 3 {
+		t.Fatalf("from the environment: %q %d %v", c.OCR.LangpackDir, c.OCR.MaxLanguages, err)
+	}
+	c, err = Load([]string{"--langpacks", "packs", "--max-languages", "10"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.OCR.LangpackDir != "packs" || c.OCR.MaxLanguages != 10 {
+		t.Fatalf("from flags: %q %d %v", c.OCR.LangpackDir, c.OCR.MaxLanguages, err)
+	}
+	if c, _ := Load(nil, env(nil), &bytes.Buffer{}); c.OCR.LangpackDir != "" || c.OCR.MaxLanguages != 10 {
+		t.Fatalf("defaults: %q %d", c.OCR.LangpackDir, c.OCR.MaxLanguages)
+	}
+}
+
 func TestBadValues(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -54,6 +69,9 @@ func TestBadValues(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil},
 		{[]string{"--allow-cidrs", "10.0.0.0/99"}, nil},
 		{[]string{"--max-clients", "1", "--workers", "2"}, nil},
+		{[]string{"--max-languages", "0"}, nil},
+		{[]string{"--max-languages", "11"}, nil},
+		{nil, map[string]string{"OCR_MAX_LANGUAGES": "many"}},
 		{[]string{"--fetch-timeout", "0s"}, nil},
 		{[]string{"extra"}, nil},
 		{[]string{"--memory-limit", "lots"}, nil},

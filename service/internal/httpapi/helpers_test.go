@@ -66,6 +66,8 @@ type options struct {
 	jobs           *jobs.Config // turns jobs on (DataDir: a temporary one if empty)
 	noRunner       bool         // jobs are queued, none is run (until startRunner)
 	keys           string       // a key file's content: turns API keys on (auth_test.go)
+	tessdata       string       // the image's models ("": the system's)
+	langpacks      string       // a language pack directory (languages_test.go)
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -113,7 +115,7 @@ func newHarness(t *testing.T, o options) *harness {
 	logs := &syncbuffer.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout,
-		PageMemory: o.pageMemory, Logger: log, PDFiumCache: testsupport.PDFiumCache(t)})
+		PageMemory: o.pageMemory, Logger: log, PDFiumCache: testsupport.PDFiumCache(t), TessdataDir: o.tessdata, LangpackDir: o.langpacks})
 	if err != nil {
 		t.Fatal(err)
 	}

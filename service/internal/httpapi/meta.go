@@ -8,6 +8,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/readocr/readocr/service/api"
+	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/web"
 )
 
@@ -34,7 +35,7 @@ func (s *Server) handleAPIIndex(w http.ResponseWriter, r *http.Request) {
 			"POST /read_ocr":    `read an image: {"image": "<url|base64|data: URI>", "lang": "eng", "config": ""} or multipart`,
 			"POST /jobs":        "the same body, read asynchronously: 202 and Location /jobs/{id}",
 			"GET /jobs/{id}":    "a job's status and progress (GET /jobs/{id}/result: its output; DELETE: cancel)",
-			"GET /languages":    "installed languages",
+			"GET /languages":    "installed languages and scripts (lang=deu+eng, lang=Latin)",
 			"GET /openapi.json": "the contract as JSON",
 			"GET /healthz":      "liveness",
 			"GET /readyz":       "readiness",
@@ -42,8 +43,26 @@ func (s *Server) handleAPIIndex(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// languagesAnswer is GET /languages: what lang= accepts, and each model with its script.
+type languagesAnswer struct {
+	Languages    []string    `json:"languages"` // every name lang= accepts, as tesseract --list-langs sorts them
+	Scripts      []string    `json:"scripts"`   // those that are script models (lang=Latin reads every language written in Latin)
+	Default      string      `json:"default"`
+	MaxLanguages int         `json:"max_languages"`
+	Models       []ocr.Model `json:"models"`
+	Unusable     []ocr.Model `json:"unusable"` // found, but cannot be loaded: with the problem
+}
+
 func (s *Server) handleLanguages(w http.ResponseWriter, r *http.Request) {
-	s.respond(w, http.StatusOK, map[string]any{"languages": s.engine.Languages(), "default": s.engine.DefaultLang()})
+	models := s.engine.Models()
+	a := languagesAnswer{Languages: s.engine.Languages(), Scripts: []string{}, Default: s.engine.DefaultLang(),
+		MaxLanguages: s.engine.MaxLanguages(), Models: models.Models(), Unusable: models.Unusable()}
+	for _, m := range a.Models {
+		if m.Type == "script" {
+			a.Scripts = append(a.Scripts, m.Name)
+		}
+	}
+	s.respond(w, http.StatusOK, a)
 }
 
 type probeStatus struct {

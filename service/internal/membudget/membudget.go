@@ -1,8 +1,9 @@
 // Package membudget decides how the service's memory is shared, and holds requests to it.
 //
 // The memory limit (the pod's, read from the cgroup) is split once, at start: what the API
-// process and each worker need idle, a share for one page per worker (ocr.Config.PageMemory),
-// and the rest for request data the API process holds (bodies being read, decoded images,
+// process and each worker need idle, each worker's share for its language models (measured at
+// start: ocr.Languages.WorkerModelMemory), a share for one page per worker
+// (ocr.Config.PageMemory), and the rest for request data the API process holds (bodies being read, decoded images,
 // downloads). Requests reserve that data before they read it, so that no mix of sizes and
 // concurrency can exceed it: a request that cannot get its share in time is refused with
 // 503 server_busy rather than letting the pod be OOM-killed.
@@ -22,12 +23,13 @@ import (
 	"github.com/readocr/readocr/service/internal/failure"
 )
 
-// Measured, with a margin: the API process idle (30 MiB), and a worker with one language
-// loaded (36 MiB at start, 69 MiB once it has read large pages: Tesseract keeps buffers sized
-// for the largest page; ocr.TestWorkerGivesBackMemory).
+// Measured, with a margin: the API process idle (30 MiB), and a worker without its language
+// models (28 MiB at start, 65 MiB once it has read large pages: Tesseract keeps buffers sized
+// for the largest page; ocr.TestWorkerGivesBackMemory measures a worker with eng, 46 and 83
+// MiB, of which eng's model is 18). Models are accounted apart, each as measured.
 const (
 	APIBase    = 64 << 20
-	WorkerBase = 80 << 20
+	WorkerBase = 64 << 20
 	// headroom is kept free of any share: Go's garbage between collections, the kernel's page
 	// cache charged to the cgroup, measurement noise.
 	headroomRatio = 0.10
@@ -49,28 +51,33 @@ func Limit() (limit int64, source string) {
 type Plan struct {
 	Limit        int64 // all of it: API process and workers
 	Workers      int
+	ModelMemory  int64 // each worker's share for its language models
 	PageMemory   int64 // each worker's share for one page
 	RequestBytes int64 // request data held by the API process at once
 	GoMemLimit   int64 // soft limit of the API process's Go heap
 }
 
-// NewPlan splits limit between workers and request data, which must hold at least
-// minRequestBytes (the largest single request). Request data gets a quarter of what is left
-// after the idle processes, and never less than two of the largest requests or more than eight;
-// pages get the rest.
-func NewPlan(limit int64, workers int, minRequestBytes int64) (Plan, error) {
-	p := Plan{Limit: limit, Workers: workers}
-	free := int64(float64(limit)*(1-headroomRatio)) - APIBase - int64(workers)*WorkerBase
+// NewPlan splits limit between workers, each with modelBytes for its language models, and
+// request data, which must hold at least minRequestBytes (the largest single request). Request
+// data gets a quarter of what is left after the idle processes and the models, and never less
+// than two of the largest requests or more than eight; pages get the rest.
+func NewPlan(limit int64, workers int, minRequestBytes, modelBytes int64) (Plan, error) {
+	p := Plan{Limit: limit, Workers: workers, ModelMemory: modelBytes}
+	free := int64(float64(limit)*(1-headroomRatio)) - APIBase - int64(workers)*(WorkerBase+modelBytes)
 	p.RequestBytes = min(max(free/4, 2*minRequestBytes), 8*minRequestBytes)
 	p.PageMemory = (free - p.RequestBytes) / int64(workers)
 	p.GoMemLimit = APIBase + p.RequestBytes
 	if p.PageMemory < 32<<20 {
-		return p, fmt.Errorf("a memory limit of %d MiB is too small for %d workers and requests of up to %d MiB: "+
-			"each worker would have %d MiB for a page (at least 32 MiB); give more memory or fewer workers",
-			limit>>20, workers, minRequestBytes>>20, p.PageMemory>>20)
+		return p, fmt.Errorf("a memory limit of %d MiB is too small for %d workers with %d MiB of language models each and requests of up to %d MiB: "+
+			"each worker would have %d MiB for a page (at least 32 MiB); give more memory, fewer workers or fewer languages (--max-languages, fewer packs)",
+			limit>>20, workers, modelBytes>>20, minRequestBytes>>20, p.PageMemory>>20)
 	}
 	return p, nil
 }
+
+// WorkerMemory is the most a worker may hold: itself, its models and one page. One that goes
+// past it is killed (ocr.Config.WorkerMemory).
+func (p Plan) WorkerMemory() int64 { return WorkerBase + p.ModelMemory + p.PageMemory }
 
 // Budget is a pool of bytes that requests reserve before they hold data. Waiters are served
 // first come, first served, so a large request is not starved by small ones.

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -64,8 +65,15 @@ const DefaultPSM = 3
 
 // Config sizes an Engine.
 type Config struct {
-	TessdataDir  string
+	TessdataDir  string // the image's models ("": $TESSDATA_PREFIX, else the distribution's)
+	LangpackDir  string // language packs ("": DefaultLangpackDir when it exists)
 	DefaultLang  string
+	MaxLanguages int // models one request may name (0: MaxLanguages)
+	// Languages are the models found and measured (OpenLanguages); nil: New finds them.
+	Languages *Languages
+	// ModelMemory is what a worker's loaded models may cost together (Languages.WorkerModelMemory
+	// is enough for any request); workers evict the least recently used beyond it. 0: no limit.
+	ModelMemory  int64
 	Workers      int           // worker processes: pages recognised at once
 	QueueSize    int           // requests waiting for a worker beyond those running
 	QueueTimeout time.Duration // longest wait for a worker
@@ -93,7 +101,7 @@ type Config struct {
 // DefaultConfig is the engine's configuration on a machine with cpus usable CPUs: one worker
 // per CPU (Tesseract is CPU-bound and, with OMP_THREAD_LIMIT=1, single-threaded).
 func DefaultConfig(cpus int) Config {
-	return Config{DefaultLang: "eng", Workers: cpus, QueueSize: 4 * cpus, QueueTimeout: 20 * time.Second}
+	return Config{DefaultLang: "eng", MaxLanguages: MaxLanguages, Workers: cpus, QueueSize: 4 * cpus, QueueTimeout: 20 * time.Second}
 }
 
 // Lang is a checked list of installed languages joined with "+"; make one with Engine.Lang.
@@ -158,10 +166,10 @@ type Result struct {
 
 // Engine is the pool. It is safe for concurrent use.
 type Engine struct {
-	cfg       Config
-	log       *slog.Logger
-	languages []string
-	installed map[string]bool
+	cfg      Config
+	log      *slog.Logger
+	langs    *Languages
+	tessdata string // the one model directory workers are given: links to every usable model (Warm)
 
 	costOf func(imageinput.Page) int64 // PageCost; tests replace it
 
@@ -204,44 +212,51 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	dir, err := FindTessdata(cfg.TessdataDir)
-	if err != nil {
-		return nil, err
+	if cfg.MaxLanguages == 0 {
+		cfg.MaxLanguages = MaxLanguages
 	}
-	cfg.TessdataDir = dir
-	langs, err := installedLanguages(dir)
-	if err != nil {
-		return nil, err
+	if cfg.MaxLanguages < 1 || cfg.MaxLanguages > MaxLanguages {
+		return nil, fmt.Errorf("max languages must be 1 to %d, got %d", MaxLanguages, cfg.MaxLanguages)
 	}
+	langs := cfg.Languages
+	if langs == nil {
+		var err error
+		langs, err = OpenLanguages(context.Background(), LanguagesConfig{TessdataDir: cfg.TessdataDir,
+			LangpackDir: cfg.LangpackDir, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	def, err := langs.Parse(cfg.DefaultLang, cfg.MaxLanguages)
+	if err != nil {
+		return nil, fmt.Errorf("default language: %s", failure.MessageOf(err))
+	}
+	cfg.DefaultLang = def
 	e := &Engine{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		languages: langs,
-		installed: map[string]bool{},
-		admit:     make(chan struct{}, cfg.Workers+cfg.QueueSize),
-		all:       map[*process]bool{},
-		done:      make(chan struct{}),
-		drained:   make(chan struct{}),
-		pdfium:    make(chan struct{}),
+		cfg:     cfg,
+		log:     cfg.Logger,
+		langs:   langs,
+		admit:   make(chan struct{}, cfg.Workers+cfg.QueueSize),
+		all:     map[*process]bool{},
+		done:    make(chan struct{}),
+		drained: make(chan struct{}),
+		pdfium:  make(chan struct{}),
 	}
 	e.costOf = e.pageCost
-	for _, l := range langs {
-		e.installed[l] = true
-	}
-	if err := checkLang(cfg.DefaultLang, e.installed); err != nil {
-		return nil, fmt.Errorf("default language: %w", err)
-	}
 	return e, nil
 }
 
-// Languages returns the installed language codes.
-func (e *Engine) Languages() []string { return slices.Clone(e.languages) }
+// Languages returns what lang= accepts: the usable language and script models.
+func (e *Engine) Languages() []string { return e.langs.Names() }
+
+// Models returns the models found: usable, and unusable with why.
+func (e *Engine) Models() *Languages { return e.langs }
 
 // DefaultLang returns the language used when a request names none.
 func (e *Engine) DefaultLang() string { return e.cfg.DefaultLang }
 
-// TessdataDir returns the model directory in use.
-func (e *Engine) TessdataDir() string { return e.cfg.TessdataDir }
+// MaxLanguages returns how many models one request may name.
+func (e *Engine) MaxLanguages() int { return e.cfg.MaxLanguages }
 
 // PageMemory returns what a worker may use for one page (0: no limit).
 func (e *Engine) PageMemory() int64 { return e.cfg.PageMemory }
@@ -251,10 +266,11 @@ func (e *Engine) Lang(s string) (Lang, error) {
 	if s == "" {
 		return Lang{e.cfg.DefaultLang}, nil
 	}
-	if err := checkLang(s, e.installed); err != nil {
+	l, err := e.langs.Parse(s, e.cfg.MaxLanguages)
+	if err != nil {
 		return Lang{}, err
 	}
-	return Lang{s}, nil
+	return Lang{l}, nil
 }
 
 // Warm makes the engine's private directory, starts the workers (they load the default
@@ -264,6 +280,13 @@ func (e *Engine) Warm(ctx context.Context) error {
 	start := time.Now()
 	if err := e.makeTempDir(); err != nil {
 		return err
+	}
+	if e.tessdata == "" {
+		dir := filepath.Join(e.tempDir, "tessdata")
+		if err := e.langs.link(dir); err != nil {
+			return fmt.Errorf("linking the language models: %w", err)
+		}
+		e.tessdata = dir
 	}
 	go e.compilePDFium(ctx)
 	type started struct {
@@ -316,7 +339,8 @@ func (e *Engine) Warm(ctx context.Context) error {
 	e.ready = true
 	e.mu.Unlock()
 	e.log.Info("OCR engine ready", "workers", e.cfg.Workers, "queue", e.cfg.QueueSize,
-		"tessdata", e.cfg.TessdataDir, "languages", e.languages, "page_memory_mib", e.cfg.PageMemory>>20,
+		"tessdata", e.langs.tessdata, "langpacks", e.langs.packs, "languages", e.langs.Names(),
+		"model_memory_mib", e.cfg.ModelMemory>>20, "page_memory_mib", e.cfg.PageMemory>>20,
 		"pdf", e.pdfErr == nil, "took_ms", time.Since(start).Milliseconds())
 	return nil
 }
@@ -370,8 +394,13 @@ func (e *Engine) compilePDFium(ctx context.Context) {
 }
 
 func (e *Engine) workerConfig() workerConfig {
-	return workerConfig{TessdataDir: e.cfg.TessdataDir, DefaultLang: e.cfg.DefaultLang,
-		MaxClients: max(e.cfg.MaxClients/e.cfg.Workers, 1), TrimEvery: trimEvery,
+	costs := map[string]int64{}
+	for _, m := range e.langs.Models() {
+		costs[m.Name] = m.Memory
+	}
+	return workerConfig{TessdataDir: e.tessdata, DefaultLang: e.cfg.DefaultLang,
+		MaxClients: max(e.cfg.MaxClients/e.cfg.Workers, 1), ModelMemory: e.cfg.ModelMemory,
+		Costs: costs, OSDMemory: e.langs.OSDMemory(), TrimEvery: trimEvery,
 		TempDir: e.tempDir, PDFiumDir: e.pdfiumDir()}
 }
 

@@ -29,6 +29,11 @@ type workerConfig struct {
 	TessdataDir string
 	DefaultLang string
 	MaxClients  int // languages kept loaded
+	// ModelMemory is what the loaded models may cost together (0: no limit); Costs is each
+	// model's cost and OSDMemory the orientation model's, as measured at start.
+	ModelMemory int64
+	Costs       map[string]int64
+	OSDMemory   int64
 	TrimEvery   int
 	TempDir     string // the engine's private directory: PDF pages being written; the working directory
 	PDFiumDir   string // PDFium's compiled code

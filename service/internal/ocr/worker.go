@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,6 +34,13 @@ func ServeIfWorker() {
 	if dir := os.Getenv(compileEnv); dir != "" {
 		if err := compilePDFium(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "compiling PDFium:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	if path := os.Getenv(probeEnv); path != "" {
+		if err := serveProbe(path); err != nil {
+			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
 		os.Exit(0)
@@ -151,8 +157,8 @@ func selfRSS() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// worker holds warm Tesseract clients, at most MaxClients languages, least recently used
-// evicted first.
+// worker holds warm Tesseract clients, at most MaxClients languages and ModelMemory of models,
+// least recently used evicted first (worker_models.go).
 type worker struct {
 	cfg     workerConfig
 	clients []*client // least recently used first
@@ -187,27 +193,6 @@ func (w *worker) langs() []string {
 	return out
 }
 
-// client returns the warm client for lang, creating it (and evicting the least recently used
-// one beyond MaxClients) if needed.
-func (w *worker) client(lang string) (*client, error) {
-	for i, c := range w.clients {
-		if c.lang == lang {
-			w.clients = append(slices.Delete(w.clients, i, i+1), c)
-			return c, nil
-		}
-	}
-	c, err := newClient(w.cfg.TessdataDir, lang)
-	if err != nil {
-		return nil, err
-	}
-	if len(w.clients) >= max(w.cfg.MaxClients, 1) {
-		w.clients[0].tess.Close()
-		w.clients = w.clients[1:]
-	}
-	w.clients = append(w.clients, c)
-	return c, nil
-}
-
 func (w *worker) run(j job) outcome {
 	if j.Doc == 0 {
 		w.dropDocument() // its memory is the page's now
@@ -222,8 +207,9 @@ func (w *worker) run(j job) outcome {
 	}
 	c, err := w.client(j.Lang)
 	if err != nil {
-		return outcome{Fail: failOther, Message: err.Error()}
+		return failed(err)
 	}
+	w.makeRoomForOSD(c, j.Settings)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.mu.Lock()
@@ -312,6 +298,8 @@ type client struct {
 	tess     *gosseract.Client
 	lang     string
 	defaults map[string]string // allowlisted variables as initialised
+	memory   int64             // what its models cost (workerConfig.Costs), the orientation model's once it has it
+	osd      bool              // it has read a page with --psm 0 or 1: it holds the orientation model
 }
 
 // blankPNG is a small white page, used to make gosseract load the models at once.
