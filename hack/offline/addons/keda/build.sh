@@ -18,6 +18,7 @@ if ! built "keda-$v"; then
   (cd "$src" && go build -trimpath -ldflags "-s -w $x" -o "$OUT/build/" ./cmd/operator ./cmd/adapter)
   mv "$OUT/build/operator" "$OUT/keda/keda"
   mv "$OUT/build/adapter" "$OUT/keda-metrics-apiserver/keda-adapter"
+  rmdir "$OUT/build"
   touch "$OUT/.keda-$v"
 fi
 for d in keda keda-metrics-apiserver; do
