@@ -31,14 +31,16 @@ dockerfile() {
 # saves it as $OUT/images/<ref>.tar for `ctr images import` / `minikube image load`, and prints
 # REF. Skipped when the archive is newer than everything in DIR and the engine has REF.
 image() {
-  local ref=$1 dir=$2 tar
+  local ref=$1 dir=$2 tar out
   tar=$OUT/images/$(echo "$ref" | tr '/:' '__').tar
   if [ -s "$tar" ] && [ -z "$(find "$dir" -newer "$tar" -type f)" ] && docker image inspect "$ref" >/dev/null 2>&1; then
     echo "$ref"
     return
   fi
   "$REPO_ROOT/hack/docker-engine.sh" >/dev/null
-  DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$dir" >/dev/null
+  # The legacy builder (no BuildKit here, as in hack/offline/minikube/images.sh) warns on stderr:
+  # its output is shown only when it fails.
+  out=$(DOCKER_BUILDKIT=0 docker build -q -t "$ref" "$dir" 2>&1) || die "docker build $ref: $out"
   docker save -o "$tar" "$ref"
   log "made $ref ($(du -h "$tar" | cut -f1))"
   echo "$ref"
