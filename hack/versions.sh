@@ -46,3 +46,17 @@ DOCKERFILELINT_VERSION=1.8.0
 # KEDA: manifests/keda is checked against this release's ScaledObject CRD (make e2e).
 # renovate: datasource=go depName=github.com/kedacore/keda/v2
 KEDA_VERSION=v2.21.0
+
+# Add-ons built by hack/offline/addons (cluster users would install them from a registry or Helm).
+# Traefik: v3.7.x replaces go-http-auth with a fork commit the proxy does not serve (403);
+# v3.6.12's fork commit is served, so it is the newest Traefik that builds here.
+# renovate: datasource=go depName=github.com/traefik/traefik/v3
+TRAEFIK_VERSION=v3.6.12
+# Gateway API CRDs: the version TRAEFIK_VERSION's go.mod requires (its provider's client).
+# renovate: datasource=go depName=sigs.k8s.io/gateway-api
+GATEWAY_API_VERSION=v1.4.0
+# kube-router as a NetworkPolicy agent: the only v2 version the proxy serves (security flaws are
+# reported for it; kube-network-policies and kindnet queue packets with nftables' queue
+# expression, which this machine's kernel lacks: CONFIG_NFT_QUEUE is not set).
+# renovate: datasource=go depName=github.com/cloudnativelabs/kube-router/v2
+KUBE_ROUTER_VERSION=v2.1.0
