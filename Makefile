@@ -51,7 +51,7 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfil
 	$(TOOLS) staticcheck ./...
 	$(TOOLS) actionlint
 	yamllint --strict .
-	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run)
+	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run .ci/prebuild)
 	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile images/langpacks/Dockerfile
 	@# What fails GitHub's lint job or leaves a pin unwatched, checked here (static: a few seconds).
 	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins
