@@ -37,7 +37,7 @@ export READOCR_ARTIFACTS ?= $(CURDIR)/bin/artifacts
 
 .PHONY: test
 test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux
-	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 $(GO) test -race -count=1 ./...
+	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 $(GO) test -race -count=1 -timeout 20m ./...
 	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
 	READOCR_REQUIRE_LANGPACKS=1 $(GO) test -count=1 \
 	  -run '^(TestWorkerGivesBackMemory|TestPDFPageCost|TestModelCost|TestTenLanguagesAtOnce|TestModelShareEvicts)$$' ./service/internal/ocr
