@@ -181,8 +181,11 @@ func TestPreviewRBAC(t *testing.T) {
 	apply("hack/ci/preview-rbac.yaml")
 
 	// A deployed stack whose config changed: a get and a dry-run patch of each changed object.
+	// The change is one Pulumi updates in place (the API's autoscaler's maximum): a changed
+	// ConfigMap is replaced, not updated (pulumi-kubernetes treats ConfigMaps as immutable), and
+	// its preview is a Create, which would leave no Update to count.
 	must(pulumi(nil, "up", "--yes", "--skip-preview", "--suppress-progress"))
-	must(pulumi(nil, "config", "set", "readocr:logLevel", "debug"))
+	must(pulumi(nil, "config", "set", "readocr:maxReplicas", "3"))
 	out = must(preview())
 	if !strings.Contains(out, "~ ") {
 		t.Errorf("preview after a config change shows no update:\n%s", tail(out, 20))
@@ -192,8 +195,8 @@ func TestPreviewRBAC(t *testing.T) {
 	if full == 0 {
 		t.Error("deployed stack: no update dry-run by the API server with the Role")
 	}
-	if level := kubectl(t, "get", "configmap", "readocr", "-n", ns, "-o", "jsonpath={.data.OCR_LOG_LEVEL}"); level == "debug" {
-		t.Error("the preview changed the ConfigMap")
+	if got := kubectl(t, "get", "hpa", "readocr", "-n", ns, "-o", "jsonpath={.spec.maxReplicas}"); got != "4" {
+		t.Errorf("after the preview the API's autoscaler has maxReplicas %q, want 4 (unchanged)", got)
 	}
 	tryWithout("deployed stack", "Update", full)
 	// Every verb of the Role is needed by one of the two previews: none is there for nothing.
