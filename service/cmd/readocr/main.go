@@ -141,6 +141,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		srv.SetJobs(jobs.New(broker, pipe.Check))
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
+			runner.ObserveFacts(srv.ObserveFacts) // a job's pages in the same metrics as /read_ocr's
 		}
 	}
 	if err := setUpAccess(ctx, cfg, log, srv, broker, runner); err != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/jobs"
-	"github.com/readocr/readocr/service/internal/output"
 )
 
 // SetJobs turns the jobs API on (before serving); without it /jobs answers 404.
@@ -23,26 +22,10 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	if !s.checkPages(w, r) { // before the body is read
-		return
-	}
-	in, mem, err := s.decode(w, r)
+	in, mem, ok := s.readRequest(w, r)
 	defer mem.Release()
-	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
-	if err != nil {
-		s.fail(w, r, err)
-		if failure.CodeOf(err) == failure.ServerBusy {
-			s.drain(w, r)
-		}
+	if !ok {
 		return
-	}
-	if in.Format == "" && !in.Layout {
-		f, err := output.FromAccept(r.Header.Get("Accept"))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		in.Format = string(f)
 	}
 	if err := idempotencyHeader(r, &in.SubmitOptions); err != nil {
 		s.fail(w, r, err)

@@ -29,6 +29,7 @@ type Runner struct {
 	budget  *membudget.Budget
 	fetcher *fetch.Fetcher
 	pages   PageCounter // nil: no page quotas
+	observe func(source string, facts pipeline.Facts) // nil: no metrics
 
 	stopTaking context.CancelFunc
 	stopJobs   context.CancelCauseFunc
@@ -56,6 +57,10 @@ func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fet
 
 // CountPages makes the runner count each finished job's pages against its owner's quota.
 func (r *Runner) CountPages(c PageCounter) { r.pages = c }
+
+// ObserveFacts makes the runner record what the pipeline learned about each input it read
+// (OCR time, pages) through f: the metrics /read_ocr records (httpapi.Server.ObserveFacts).
+func (r *Runner) ObserveFacts(f func(source string, facts pipeline.Facts)) { r.observe = f }
 
 // Start starts taking jobs, and listening for jobs that ran out of deliveries.
 func (r *Runner) Start() error {
@@ -286,6 +291,9 @@ func (r *Runner) read(ctx context.Context, req request, onPage func(done, total 
 	}
 	var facts pipeline.Facts
 	res, err := r.pipe.Run(ctx, in, mem, &facts)
+	if r.observe != nil && err == nil {
+		r.observe(req.Source, facts)
+	}
 	if err != nil {
 		return nil, "", 0, err
 	}
