@@ -28,7 +28,7 @@ type Runner struct {
 	pipe    *pipeline.Pipeline
 	budget  *membudget.Budget
 	fetcher *fetch.Fetcher
-	pages   PageCounter // nil: no page quotas
+	pages   PageCounter                               // nil: no page quotas
 	observe func(source string, facts pipeline.Facts) // nil: no metrics
 
 	stopTaking context.CancelFunc
