@@ -178,6 +178,42 @@ func TestJobPagesInMetrics(t *testing.T) {
 	}
 }
 
+// A document of cfg.SplitPages pages or more is read as page tasks: the answer is /read_ocr's,
+// byte for byte, in every format that is deterministic, and each page is read once.
+func TestJobPagesAsTasks(t *testing.T) {
+	cfg := jobsConfig()
+	cfg.SplitPages, cfg.PageWindow = 4, 3 // the window is smaller than the document: the tasks chain
+	h := newHarness(t, options{jobs: cfg})
+	pages, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 7 {
+		doc = append(doc, pages...)
+	}
+	tiff := testdocs.TIFF(doc[:7], 300)
+	for _, format := range []string{"text", "json", "hocr", "alto", "tsv"} {
+		t.Run(format, func(t *testing.T) {
+			body := map[string]any{"image": b64(tiff), "format": format}
+			sync := h.postJSON(body)
+			j := h.submit(body)
+			done := h.await(j.ID, 2*time.Minute)
+			if done.Status != jobs.Succeeded || done.Progress != (jobs.Progress{PagesDone: 7, PagesTotal: 7}) || len(done.PageErrors) != 0 {
+				t.Fatalf("job: %+v", done)
+			}
+			res := h.get("/jobs/" + j.ID + "/result")
+			if res.status != 200 || !bytes.Equal(res.body, sync.body) || res.header.Get("Content-Type") != sync.header.Get("Content-Type") {
+				t.Errorf("result %d %.300q\n/read_ocr %d %.300q", res.status, res.body, sync.status, sync.body)
+			}
+			logs := h.logs.String()
+			if !strings.Contains(logs, `"msg":"job split into page tasks","job":"`+j.ID) {
+				t.Error("the job was not split")
+			}
+			if n := strings.Count(logs, `"msg":"page read","job":"`+j.ID); n != 7 {
+				t.Errorf("%d pages read, want 7", n)
+			}
+		})
+	}
+}
+
 func TestJobErrors(t *testing.T) {
 	h := newHarness(t, options{jobs: jobsConfig()})
 	photo := b64(testimages.Get(t, "phototest.tif").Bytes)

@@ -56,14 +56,25 @@ type Config struct {
 	// in the key-value bucket (one direct read each); larger ones go to the object store, in
 	// chunks. NATS's largest message is 1 MiB by default (an input is base64 in the JSON).
 	MaxInline int
+	// A document of SplitPages pages or more is read as page tasks, spread over every worker
+	// process (0: never); PageWindow of a job's tasks are queued at a time (pages.go).
+	SplitPages int
+	PageWindow int
 }
 
 // DefaultConfig is the configuration unless flags say otherwise.
 func DefaultConfig() Config {
 	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
 		MaxDeliver: 3, Timeout: time.Hour, MaxInline: 256 << 10, NATSWait: time.Minute,
-		WebhookSchedule: DefaultWebhookSchedule, WebhookTimeout: 10 * time.Second}
+		WebhookSchedule: DefaultWebhookSchedule, WebhookTimeout: 10 * time.Second,
+		SplitPages: DefaultSplitPages, PageWindow: DefaultPageWindow}
 }
+
+// The defaults of page tasks: see docs/benchmarks.md for the measurements behind them.
+const (
+	DefaultSplitPages = 4
+	DefaultPageWindow = 8
+)
 
 // DefaultWebhookSchedule is the waits between a callback's attempts: nine attempts over about
 // eight hours, then a dead letter.
@@ -206,7 +217,7 @@ func (b *Broker) setUp(ctx context.Context) error {
 	b.js = js
 	replicas := b.replicas()
 	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: streamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
+		Name: streamName, Subjects: []string{subject, pagesSubject + "*"}, Retention: jetstream.WorkQueuePolicy,
 		MaxMsgs: int64(b.cfg.MaxQueued), Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage,
 		Replicas: replicas, Duplicates: 2 * time.Minute,
 	})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
@@ -29,7 +30,9 @@ const (
 )
 
 // Done reports whether s is final.
-func (s Status) Done() bool { return s == Succeeded || s == Failed || s == Canceled }
+func (s Status) Done() bool {
+	return s == Succeeded || s == SucceededWithErrors || s == Failed || s == Canceled
+}
 
 // Job is a job's record, as GET /jobs/{id} shows it.
 type Job struct {
@@ -43,6 +46,9 @@ type Job struct {
 	Attempts   int        `json:"attempts"`             // deliveries to a worker so far
 	Error      *Error     `json:"error,omitempty"`
 	Callback   *Callback  `json:"callback,omitempty"` // with a callback URL: its delivery (the URL stays in the request)
+	// PageErrors are a document job's pages that could not be read (status
+	// succeeded_with_errors), as they fail.
+	PageErrors []output.PageError `json:"page_errors,omitempty"`
 
 	ContentType string `json:"-"` // the result's
 }
@@ -65,6 +71,10 @@ type record struct {
 	ContentType  string `json:"content_type,omitempty"`
 	ResultObject bool   `json:"result_object,omitempty"` // the result is in the object store, not the bucket
 	Owner        string `json:"owner,omitempty"`         // the API key's id that made it ("" with keys off)
+	// A document read as page tasks (pages.go): Done has a bit per page of its plan, set when
+	// the page is read or has failed.
+	Split bool   `json:"split,omitempty"`
+	Done  bitset `json:"done,omitempty"`
 }
 
 // request is the message on the stream: the input without its bytes (in the object store).
@@ -207,7 +217,7 @@ func (j *Jobs) Result(ctx context.Context, id string, c Caller) ([]byte, string,
 		return nil, "", err
 	}
 	switch rec.Status {
-	case Succeeded:
+	case Succeeded, SucceededWithErrors:
 	case Failed:
 		return nil, "", failure.New(rec.Error.Code, "%s", rec.Error.Message)
 	case Canceled:

@@ -15,6 +15,7 @@ import (
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
@@ -39,7 +40,10 @@ type Runner struct {
 	cancels    *nats.Subscription
 
 	mu   sync.Mutex
-	jobs map[string]context.CancelCauseFunc // the jobs this runner runs, to cancel them
+	jobs map[string]map[int]context.CancelCauseFunc // the jobs (whole: -1, or page tasks) this runner runs, to cancel them
+
+	docs  docCache  // of the jobs whose pages it reads
+	plans planCache // of the same
 }
 
 // errCanceled is a job's context's cause when DELETE /jobs/{id} cancels it.
@@ -52,7 +56,7 @@ type PageCounter interface {
 
 // NewRunner returns a runner; Start starts it.
 func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
-	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]context.CancelCauseFunc{}}
+	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]map[int]context.CancelCauseFunc{}}
 }
 
 // CountPages makes the runner count each finished job's pages against its owner's quota.
@@ -132,7 +136,11 @@ func (r *Runner) take(ctx context.Context, cons jetstream.Consumer) {
 			continue
 		}
 		for msg := range batch.Messages() {
-			r.run(msg)
+			if strings.HasPrefix(msg.Subject(), pagesSubject) {
+				r.runPage(msg)
+			} else {
+				r.run(msg)
+			}
 		}
 		cancel()
 	}
@@ -178,8 +186,15 @@ func (r *Runner) run(msg jetstream.Msg) {
 		msg.Nak()
 		return
 	}
+	if rec.Split {
+		// Split by a process that stopped before it acknowledged the job: its tasks again
+		// (a task whose page is done redoes nothing).
+		r.resumeSplit(ctx, req, msg)
+		return
+	}
 	started := time.Now().UTC()
-	rec.Status, rec.StartedAt, rec.Attempts, rec.Progress.PagesDone = Running, &started, int(meta.NumDelivered), 0
+	// Attempts counts deliveries, given-back ones too (drains: see giveBack).
+	rec.Status, rec.StartedAt, rec.Attempts, rec.Progress.PagesDone = Running, &started, int(meta.NumDelivered)+drains(msg), 0
 	if rev, err = updateRecord(ctx, r.b, rec, rev); err != nil {
 		msg.Nak() // changed (canceled?) meanwhile: the next delivery sees it
 		return
@@ -190,19 +205,25 @@ func (r *Runner) run(msg jetstream.Msg) {
 	defer cancel(nil)
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
 	defer cancelTimeout()
-	r.mu.Lock()
-	r.jobs[req.ID] = cancel
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.jobs, req.ID)
-		r.mu.Unlock()
-	}()
+	defer r.track(req.ID, -1, cancel)()
 	stopBeats := r.heartbeat(msg)
 	defer stopBeats()
 
 	p := &progress{b: r.b, rec: rec, rev: rev, cancel: cancel}
-	body, contentType, pages, err := r.read(jobCtx, req, p.update)
+	body, contentType, pages, split, err := r.read(jobCtx, req, p.update, func(data []byte, plan pipeline.Plan) error {
+		rec, rev := p.latest()
+		return r.split(ctx, req, data, plan, msg.Headers(), rec, rev)
+	})
+	if split {
+		if err != nil { // the next delivery splits it again, or finds it canceled
+			log.Warn("job not split: given back", "err", err)
+			msg.NakWithDelay(time.Second)
+			return
+		}
+		log.Info("job split into page tasks", "pages", pages, "window", r.window())
+		msg.Ack()
+		return
+	}
 	rec, rev = p.latest()
 	switch cause := context.Cause(jobCtx); {
 	case errors.Is(cause, errCanceled):
@@ -214,7 +235,11 @@ func (r *Runner) run(msg jetstream.Msg) {
 		rec.Status, rec.StartedAt = Queued, nil
 		updateRecord(ctx, r.b, rec, rev)
 		log.Info("job given back", "err", err)
-		msg.NakWithDelay(2 * time.Second)
+		if errors.Is(cause, failure.ErrShutdown) {
+			r.giveBack(ctx, msg) // not counted as a delivery: the worker did not die
+		} else {
+			msg.NakWithDelay(2 * time.Second)
+		}
 		return
 	}
 	now := time.Now().UTC()
@@ -261,33 +286,44 @@ func (r *Runner) run(msg jetstream.Msg) {
 }
 
 // read runs the pipeline on the job's input, holding its memory as a request does; it returns
-// the output, its media type and the pages read.
-func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, int, error) {
+// the output, its media type and the pages read. A document of cfg.SplitPages pages or more
+// is given to split instead (split is true, pages its page count).
+func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int), split func([]byte, pipeline.Plan) error) (body []byte, contentType string, pages int, isSplit bool, err error) {
 	in := pipeline.Input{Source: req.Source, Options: req.Options, Background: true, Progress: onPage, Image: req.Image}
 	size := int64(len(req.Image))
 	switch {
 	case req.URL != "":
 		u, err := fetch.ParseURL(req.URL)
 		if err != nil {
-			return nil, "", 0, err
+			return nil, "", 0, false, err
 		}
 		in.URL = u
 	case req.InputObject:
 		info, err := r.b.data.GetInfo(ctx, inputName(req.ID))
 		if err != nil {
-			return nil, "", 0, unavailable(err)
+			return nil, "", 0, false, unavailable(err)
 		}
 		size = int64(info.Size)
 	}
 	mem, err := r.budget.Reserve(ctx, size)
 	defer mem.Release()
 	if err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, false, err
 	}
 	if req.InputObject {
 		if in.Image, err = r.b.data.GetBytes(ctx, inputName(req.ID)); err != nil {
-			return nil, "", 0, unavailable(err)
+			return nil, "", 0, false, unavailable(err)
 		}
+	}
+	if r.b.cfg.SplitPages > 0 {
+		data, plan, err := r.pipe.Plan(ctx, in, mem)
+		if err != nil {
+			return nil, "", 0, false, err
+		}
+		if len(plan.Pages) >= r.b.cfg.SplitPages {
+			return nil, "", len(plan.Pages), true, split(data, plan)
+		}
+		in.Image, in.URL = data, fetch.URL{} // fetched once
 	}
 	var facts pipeline.Facts
 	res, err := r.pipe.Run(ctx, in, mem, &facts)
@@ -295,9 +331,48 @@ func (r *Runner) read(ctx context.Context, req request, onPage func(done, total 
 		r.observe(req.Source, facts)
 	}
 	if err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, false, err
 	}
-	return res.Body, res.ContentType, facts.Pages, nil
+	return res.Body, res.ContentType, facts.Pages, false, nil
+}
+
+// resumeSplit publishes a split job's first tasks again (each is a no-op, or a duplicate that
+// the stream drops, when its page is done) and acknowledges the job.
+func (r *Runner) resumeSplit(ctx context.Context, req request, msg jetstream.Msg) {
+	plan, err := r.plans.get(ctx, r.b, req.ID)
+	if err == nil {
+		req.Image, req.InputObject, req.URL = nil, true, ""
+		for i := range min(r.window(), len(plan.Pages)) {
+			if err = r.publishTask(ctx, req, plan, i, msg.Headers(), 0); err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
+		r.b.log.Warn("split job not resumed: given back", "job", req.ID, "err", err)
+		msg.NakWithDelay(time.Second)
+		return
+	}
+	msg.Ack()
+}
+
+// track registers the cancel of a job (task -1) or of one of its page tasks, until the
+// returned func.
+func (r *Runner) track(id string, task int, cancel context.CancelCauseFunc) func() {
+	r.mu.Lock()
+	if r.jobs[id] == nil {
+		r.jobs[id] = map[int]context.CancelCauseFunc{}
+	}
+	r.jobs[id][task] = cancel
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		delete(r.jobs[id], task)
+		if len(r.jobs[id]) == 0 {
+			delete(r.jobs, id)
+		}
+		r.mu.Unlock()
+	}
 }
 
 // retryable errors are the service's, not the job's: a full queue, memory in use, a broker
@@ -313,9 +388,8 @@ func retryable(err error) bool {
 // cancelJob stops a job this runner is running (DELETE /jobs/{id}).
 func (r *Runner) cancelJob(id string) {
 	r.mu.Lock()
-	cancel := r.jobs[id]
-	r.mu.Unlock()
-	if cancel != nil {
+	defer r.mu.Unlock()
+	for _, cancel := range r.jobs[id] {
 		cancel(errCanceled)
 	}
 }
@@ -391,11 +465,15 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 	if err != nil {
 		return
 	}
+	defer r.b.stream.DeleteMsg(ctx, adv.StreamSeq)
+	if strings.HasPrefix(raw.Subject, pagesSubject) {
+		r.pageLost(ctx, raw.Data, raw.Header, adv.Deliveries)
+		return
+	}
 	var req request
 	if json.Unmarshal(raw.Data, &req) != nil {
 		return
 	}
-	defer r.b.stream.DeleteMsg(ctx, adv.StreamSeq)
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if err != nil || rec.Status.Done() {
 		return
@@ -424,6 +502,25 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 			}
 			time.Sleep(time.Second)
 		}
+	}
+}
+
+// pageLost fails a page task that every worker it was given to died with: a page error (the
+// others are read), and the steps after its checkpoint.
+func (r *Runner) pageLost(ctx context.Context, data []byte, header nats.Header, deliveries uint64) {
+	var t pageTask
+	if json.Unmarshal(data, &t) != nil || !validID(t.ID) || t.Index < 0 || t.Index >= t.Total {
+		return
+	}
+	e := &output.PageError{Page: t.Page.Number, Code: string(failure.WorkerLost), Message: "the page was given to a worker " +
+		strconv.FormatUint(deliveries, 10) + " times and each stopped before finishing it (killed or out of memory?): not retried"}
+	if err := r.checkpoint(ctx, t, e); err != nil {
+		r.b.log.Error("lost page not recorded", "job", t.ID, "page", t.Page.Number, "err", err)
+		return
+	}
+	r.b.log.Warn("page failed: its workers died", "job", t.ID, "page", t.Page.Number, "deliveries", deliveries)
+	if err := r.afterPage(ctx, t, header); err != nil {
+		r.b.log.Error("after a lost page", "job", t.ID, "err", err)
 	}
 }
 
