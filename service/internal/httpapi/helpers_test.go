@@ -186,7 +186,7 @@ func (h *harness) openJobs(run bool) {
 		h.t.Fatal(err)
 	}
 	h.broker = b
-	h.srv.SetJobs(jobs.New(b, h.pipe.Check))
+	h.srv.SetJobs(jobs.New(b, h.pipe))
 	if run {
 		h.startRunner()
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -63,7 +64,20 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	body, contentType, err := s.jobs.Result(r.Context(), chi.URLParam(r, "id"), caller(r))
+	id := chi.URLParam(r, "id")
+	if spec, ok := r.URL.Query()["pages"]; ok {
+		// The pages done so far (a document read as page tasks), whatever the job's status.
+		body, contentType, done, total, err := s.jobs.PartialResult(r.Context(), id, caller(r), strings.Join(spec, ","))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Pages-Done", strconv.Itoa(done))
+		w.Header().Set("Pages-Selected", strconv.Itoa(total))
+		s.respondBody(w, http.StatusOK, contentType, body)
+		return
+	}
+	body, contentType, err := s.jobs.Result(r.Context(), id, caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return

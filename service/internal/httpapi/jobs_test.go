@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -211,6 +212,84 @@ func TestJobPagesAsTasks(t *testing.T) {
 				t.Errorf("%d pages read, want 7", n)
 			}
 		})
+	}
+}
+
+// A document with unreadable pages: the others are read, the job ends succeeded_with_errors
+// with a page error each, in the record and in the JSON answers; the text marks them; the
+// pages done can be had by pages=.
+func TestJobPageErrors(t *testing.T) {
+	cfg := jobsConfig()
+	cfg.SplitPages, cfg.PageWindow = 4, 4
+	h := newHarness(t, options{jobs: cfg})
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 8 {
+		doc = append(doc, imgs...)
+	}
+	doc = doc[:8]
+	tiff := testdocs.TIFFWithUnreadable(doc, 300, 2, 5) // pages 3 and 6
+	good := testdocs.TIFF(append(append(append([]image.Image{}, doc[:2]...), doc[3:5]...), doc[6:]...), 300)
+	var want struct{ Text string }
+	decodeJSON(t, h.postJSON(map[string]any{"image": b64(good)}).body, &want)
+	wantPages := strings.Split(want.Text, "\f")
+
+	if r := h.postJSON(map[string]any{"image": b64(tiff)}); r.status < 400 {
+		t.Errorf("/read_ocr fails whole on a bad page: %d", r.status)
+	}
+	for _, format := range []string{"text", "json"} {
+		j := h.submit(map[string]any{"image": b64(tiff), "format": format})
+		done := h.await(j.ID, 2*time.Minute)
+		if done.Status != jobs.SucceededWithErrors || done.Progress.PagesDone != 8 || len(done.PageErrors) != 2 {
+			t.Fatalf("%s job: %+v", format, done)
+		}
+		var pageNumbers []int
+		for _, e := range done.PageErrors {
+			pageNumbers = append(pageNumbers, e.Page)
+			if e.Code == "" || e.Message == "" {
+				t.Errorf("page error %+v", e)
+			}
+		}
+		slices.Sort(pageNumbers)
+		if !slices.Equal(pageNumbers, []int{3, 6}) {
+			t.Errorf("page errors on pages %v", pageNumbers)
+		}
+		res := h.get("/jobs/" + j.ID + "/result")
+		var got struct {
+			Text       string
+			Pages      []struct{ Page int }
+			PageErrors []struct{ Page int } `json:"page_errors"`
+		}
+		decodeJSON(t, res.body, &got)
+		texts := strings.Split(got.Text, "\f")
+		if res.status != 200 || len(texts) != 8 || len(got.PageErrors) != 2 {
+			t.Fatalf("%s result %d: %d pages, %d page errors", format, res.status, len(texts), len(got.PageErrors))
+		}
+		for i, k := 0, 0; i < 8; i++ {
+			if i == 2 || i == 5 {
+				if !strings.HasPrefix(texts[i], fmt.Sprintf("[page %d not read: ", i+1)) {
+					t.Errorf("page %d: %q", i+1, texts[i])
+				}
+				continue
+			}
+			if texts[i] != wantPages[k] {
+				t.Errorf("page %d: %q, want %q", i+1, texts[i], wantPages[k])
+			}
+			k++
+		}
+		if format == "json" && len(got.Pages) != 6 {
+			t.Errorf("json pages %d, want 6", len(got.Pages))
+		}
+		// Partial: pages 2-3 (one read, one failed), the headers count them.
+		part := h.get("/jobs/" + j.ID + "/result?pages=2-3")
+		decodeJSON(t, part.body, &got)
+		if part.status != 200 || part.header.Get("Pages-Done") != "2" || part.header.Get("Pages-Selected") != "2" ||
+			len(strings.Split(got.Text, "\f")) != 2 || len(got.PageErrors) != 1 {
+			t.Errorf("pages=2-3: %d %v %q", part.status, part.header, part.body)
+		}
+	}
+	if r := h.get("/jobs/AAAA/result?pages=x"); r.status != 400 && r.status != 404 {
+		t.Errorf("bad pages: %d", r.status)
 	}
 }
 

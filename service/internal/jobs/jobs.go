@@ -125,13 +125,16 @@ func (c Caller) owns(r record) bool { return c.Admin || c.Key == r.Owner }
 // Jobs queues jobs and answers about them. It is safe for concurrent use.
 type Jobs struct {
 	b     *Broker
-	check func(pipeline.Input) error
+	pipe  *pipeline.Pipeline
+	check func(pipeline.Input) error // pipe.Check
+	plans planCache
 }
 
-// New returns the API side of jobs over b. check is the pipeline's check of a request's
-// options, made before a job is queued so that a bad option is a 400, not a failed job.
-func New(b *Broker, check func(pipeline.Input) error) *Jobs {
-	return &Jobs{b: b, check: check}
+// New returns the API side of jobs over b. The pipeline checks a request's options before a
+// job is queued (a bad option is a 400, not a failed job) and encodes the pages a partial
+// result asks for.
+func New(b *Broker, pipe *pipeline.Pipeline) *Jobs {
+	return &Jobs{b: b, pipe: pipe, check: pipe.Check}
 }
 
 // Errors of the jobs API.

@@ -56,6 +56,7 @@ func newBitset(n int) bitset           { return make(bitset, (n+7)/8) }
 func (b bitset) has(i int) bool        { return i/8 < len(b) && b[i/8]&(1<<(i%8)) != 0 }
 func (b bitset) set(i int)             { b[i/8] |= 1 << (i % 8) }
 func planName(id string) string        { return id + "/plan" }
+func requestName(id string) string     { return id + "/request" }
 func pageName(id string, i int) string { return id + "/page/" + strconv.Itoa(i) }
 
 // split turns a job into page tasks (see above); rec is the running job's record at rev.
@@ -65,8 +66,13 @@ func (r *Runner) split(ctx context.Context, req request, data []byte, plan pipel
 			return unavailable(err)
 		}
 	}
+	req.Image, req.InputObject, req.URL = nil, true, ""
 	p, _ := json.Marshal(plan)
+	q, _ := json.Marshal(req)
 	if _, err := r.b.data.PutBytes(ctx, planName(req.ID), p); err != nil {
+		return unavailable(err)
+	}
+	if _, err := r.b.data.PutBytes(ctx, requestName(req.ID), q); err != nil { // for partial results
 		return unavailable(err)
 	}
 	rec.Split, rec.Done = true, newBitset(len(plan.Pages))
@@ -74,7 +80,6 @@ func (r *Runner) split(ctx context.Context, req request, data []byte, plan pipel
 	if _, err := updateRecord(ctx, r.b, rec, rev); err != nil {
 		return err
 	}
-	req.Image, req.InputObject, req.URL = nil, true, ""
 	for i := range min(r.window(), len(plan.Pages)) {
 		if err := r.publishTask(ctx, req, plan, i, header, 0); err != nil {
 			return err

@@ -25,7 +25,7 @@ type Plan struct {
 
 // PlanPage is one page of a Plan.
 type PlanPage struct {
-	Number int        `json:"n"`              // in its document, from 1
+	Number int        `json:"n"`             // in its document, from 1
 	Size   [2]float64 `json:"size,omitzero"` // a PDF page's width and height in points
 }
 
