@@ -53,6 +53,7 @@ type Options struct {
 type JobOptions struct {
 	CallbackURL    string `form:"callback_url"`
 	IdempotencyKey string `form:"idempotency_key"` // the same key gives the same job
+	CallbackPages  bool   `form:"callback_pages"`  // the callback gets each page's event too
 }
 
 // Languages is the answer of GET /languages.

@@ -37,7 +37,7 @@ import (
 func TestMain(m *testing.M) {
 	ocr.ServeIfWorker()
 	// The renderings are checked byte for byte by the tests; the contract checks their type.
-	for _, ct := range []string{"text/html", "application/xml", "text/tab-separated-values"} {
+	for _, ct := range []string{"text/html", "application/xml", "text/tab-separated-values", "text/event-stream"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
 	openapi3filter.RegisterBodyDecoder("application/pdf", openapi3filter.FileBodyDecoder)

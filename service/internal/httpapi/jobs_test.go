@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -649,5 +650,100 @@ func waitFor(t *testing.T, ok func() bool, what string) {
 			t.Fatalf("waited a minute for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sseEvent is one event of a text/event-stream.
+type sseEvent struct {
+	id, typ string
+	job     struct {
+		jobs.Job
+		Page int `json:"page"`
+	}
+}
+
+// readEvents reads GET /jobs/{id}/events (after lastID when not "") until the stream ends.
+func readEvents(t *testing.T, base, id, lastID string) []sseEvent {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/jobs/"+id+"/events", nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("events: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	var out []sseEvent
+	var ev sseEvent
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			ev.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			ev.typ = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			decodeJSON(t, []byte(line[6:]), &ev.job)
+		case line == "" && ev.typ != "":
+			out = append(out, ev)
+			ev = sseEvent{}
+		}
+	}
+	return out
+}
+
+// GET /jobs/{id}/events: a page event per page as it is checkpointed (failed ones as
+// page.failed), then job.done; Last-Event-ID resumes after an event, none twice.
+func TestJobEvents(t *testing.T) {
+	cfg := jobsConfig()
+	cfg.SplitPages, cfg.PageWindow = 4, 4
+	h := newHarness(t, options{jobs: cfg})
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 8 {
+		doc = append(doc, imgs...)
+	}
+	j := h.submit(map[string]any{"image": b64(testdocs.TIFFWithUnreadable(doc[:8], 300, 2, 5))})
+	events := readEvents(t, h.ts.URL, j.ID, "") // from the start, as the job runs
+	count := map[string]int{}
+	var pages []int
+	last := 0
+	for i, ev := range events {
+		count[ev.typ]++
+		n, _ := strconv.Atoi(ev.id)
+		if n <= last {
+			t.Errorf("event %d: id %q after %d", i, ev.id, last)
+		}
+		last = n
+		if ev.typ != "job.done" {
+			pages = append(pages, ev.job.Page)
+			if ev.job.Progress.PagesDone != i+1 {
+				t.Errorf("event %d: %d pages done", i, ev.job.Progress.PagesDone)
+			}
+		}
+	}
+	slices.Sort(pages)
+	if count["page.done"] != 6 || count["page.failed"] != 2 || count["job.done"] != 1 || len(events) != 9 ||
+		events[8].typ != "job.done" || events[8].job.Status != jobs.SucceededWithErrors || !slices.Equal(pages, []int{1, 2, 3, 4, 5, 6, 7, 8}) {
+		t.Fatalf("events %v, pages %v, last %+v", count, pages, events[len(events)-1])
+	}
+	// Resuming after the third: the six after it.
+	rest := readEvents(t, h.ts.URL, j.ID, events[2].id)
+	if len(rest) != 6 || rest[0].id != events[3].id || rest[5].typ != "job.done" {
+		t.Errorf("after %s: %d events, first %s", events[2].id, len(rest), rest[0].id)
+	}
+	// A whole job (fewer pages than SplitPages) has its job.done; an unknown job is a 404.
+	w := h.submit(map[string]any{"image": b64(testimages.Get(t, "phototest.tif").Bytes)})
+	if ev := readEvents(t, h.ts.URL, w.ID, ""); len(ev) != 1 || ev[0].typ != "job.done" || ev[0].job.Status != jobs.Succeeded {
+		t.Errorf("a whole job's events: %+v", ev)
+	}
+	if r := h.get("/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAA/events"); r.status != 404 {
+		t.Errorf("unknown job: %d", r.status)
 	}
 }

@@ -243,6 +243,9 @@ func (b *Broker) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs object store: %w", err)
 	}
+	if err := b.setUpEvents(ctx, replicas); err != nil {
+		return fmt.Errorf("job events: %w", err)
+	}
 	if err := b.setUpOutbox(ctx, replicas); err != nil {
 		return fmt.Errorf("callbacks outbox: %w", err)
 	}

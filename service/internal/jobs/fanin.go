@@ -58,6 +58,7 @@ func (r *Runner) fanIn(ctx context.Context, req request, rec record, rev uint64)
 		}
 		return err
 	}
+	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	if req.CallbackURL != "" {
 		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
 			return err

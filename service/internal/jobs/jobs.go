@@ -83,8 +83,9 @@ type request struct {
 	URL    string `json:"url,omitempty"`
 	Source string `json:"source"`
 	pipeline.Options
-	CallbackURL string `json:"callback_url,omitempty"`
-	Owner       string `json:"owner,omitempty"`
+	CallbackURL   string `json:"callback_url,omitempty"`
+	CallbackPages bool   `json:"callback_pages,omitempty"`
+	Owner         string `json:"owner,omitempty"`
 	// PagePeriod is the owner's page quota period: its pages are counted when the job ends
 	// (0: the owner has no quota).
 	PagePeriod time.Duration `json:"page_period,omitempty"`
@@ -98,6 +99,9 @@ type request struct {
 type SubmitOptions struct {
 	CallbackURL    string `json:"callback_url,omitempty"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// CallbackPages: the callback gets page events too (page.done, page.failed), not only the
+	// job's end.
+	CallbackPages bool `json:"callback_pages,omitempty"`
 }
 
 // Submission is what POST /jobs takes: the input of /read_ocr and the job's own options, and
@@ -169,7 +173,7 @@ func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
 	in := s.Input
 	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Options: in.Options, CallbackURL: s.CallbackURL,
-		Owner: s.Owner, PagePeriod: s.PagePeriod}
+		CallbackPages: s.CallbackPages, Owner: s.Owner, PagePeriod: s.PagePeriod}
 	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
 		if len(in.Image) <= j.b.cfg.MaxInline {
@@ -263,6 +267,7 @@ func (j *Jobs) Cancel(ctx context.Context, id string, c Caller) (job Job, delete
 			return Job{}, false, err
 		}
 		j.b.data.Delete(ctx, inputName(id)) // if it was there
+		j.b.emit(ctx, request{ID: id}, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 		// Tell the runner that has it, if one does (it also finds out when it next writes).
 		j.b.nc.Publish(cancelSubject+id, nil)
 		return rec.view(), false, nil

@@ -289,6 +289,7 @@ func (r *Runner) checkpoint(ctx context.Context, t pageTask, pageErr *output.Pag
 		} else if err != nil {
 			return err
 		}
+		r.b.emit(ctx, t.request, pageEvent(t, pageErr, rec), pageDedup(t.Index))
 		return nil
 	}
 }

@@ -266,6 +266,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 		msg.Ack()
 		return
 	}
+	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	// The callback is in the outbox before the job is acknowledged: see webhook.go.
 	if req.CallbackURL != "" {
 		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
@@ -490,6 +491,7 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 		r.b.data.Delete(ctx, inputName(req.ID))
 	}
 	r.b.log.Warn("job failed: its workers died", "job", req.ID, "deliveries", adv.Deliveries)
+	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	if req.CallbackURL != "" {
 		// The job's message is gone: this is the callback's one chance to reach the outbox.
 		for try := 0; ; try++ {
