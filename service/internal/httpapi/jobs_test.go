@@ -747,3 +747,35 @@ func TestJobEvents(t *testing.T) {
 		t.Errorf("unknown job: %d", r.status)
 	}
 }
+
+// Fairness: a client's long document does not starve another's single page. With the per-job
+// in-flight bound (PageWindow), the page submitted after the document started waits behind at
+// most the window's tasks; without it (a window as large as the document), behind every page.
+func TestJobFairness(t *testing.T) {
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 16 {
+		doc = append(doc, imgs...)
+	}
+	long := b64(testdocs.TIFF(doc[:16], 300))
+	single := b64(testimages.Get(t, "gos_001-helloworld.png").Bytes)
+	run := func(window int) (ahead int) {
+		cfg := jobsConfig()
+		cfg.Concurrency, cfg.SplitPages, cfg.PageWindow = 1, 4, window
+		h := newHarness(t, options{workers: 1, jobs: cfg, maxImageBytes: 8 << 20})
+		big := h.submit(map[string]any{"image": long})
+		waitFor(t, func() bool { return h.job(big.ID).Progress.PagesDone >= 1 }, "the document going")
+		small := h.submit(map[string]any{"image": single})
+		if done := h.await(small.ID, 2*time.Minute); done.Status != jobs.Succeeded {
+			t.Fatalf("the single page: %+v", done)
+		}
+		ahead = h.job(big.ID).Progress.PagesDone - 1 // pages of the document read while the single page waited
+		h.await(big.ID, 2*time.Minute)
+		return ahead
+	}
+	bounded, unbounded := run(2), run(16)
+	t.Logf("pages of the 16-page document read while the single page waited: %d with a window of 2, %d without a bound", bounded, unbounded)
+	if bounded > 3 || unbounded < 10 {
+		t.Errorf("window 2: %d pages ahead (want at most 3); no bound: %d (want the document's rest, 10 or more)", bounded, unbounded)
+	}
+}
