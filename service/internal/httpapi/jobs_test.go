@@ -748,9 +748,10 @@ func TestJobEvents(t *testing.T) {
 	}
 }
 
-// Fairness: a client's long document does not starve another's single page. With the per-job
-// in-flight bound (PageWindow), the page submitted after the document started waits behind at
-// most the window's tasks; without it (a window as large as the document), behind every page.
+// Fairness: a client's long document starves neither another's single page nor another's
+// document. Jobs are taken before page tasks (a single page, read whole, waits for the page in
+// progress only, whatever the window); a document's pages queue behind at most PageWindow of
+// an earlier document's (without the bound, a window as large as the document, behind all).
 func TestJobFairness(t *testing.T) {
 	imgs, _ := docImages(t)
 	var doc []image.Image
@@ -759,23 +760,32 @@ func TestJobFairness(t *testing.T) {
 	}
 	long := b64(testdocs.TIFF(doc[:16], 300))
 	single := b64(testimages.Get(t, "gos_001-helloworld.png").Bytes)
-	run := func(window int) (ahead int) {
+	run := func(window int) (singleAhead, docAhead int) {
 		cfg := jobsConfig()
 		cfg.Concurrency, cfg.SplitPages, cfg.PageWindow = 1, 4, window
 		h := newHarness(t, options{workers: 1, jobs: cfg, maxImageBytes: 8 << 20})
-		big := h.submit(map[string]any{"image": long})
-		waitFor(t, func() bool { return h.job(big.ID).Progress.PagesDone >= 1 }, "the document going")
+		first := h.submit(map[string]any{"image": long})
+		waitFor(t, func() bool { return h.job(first.ID).Progress.PagesDone >= 1 }, "the document going")
 		small := h.submit(map[string]any{"image": single})
+		second := h.submit(map[string]any{"image": long})
 		if done := h.await(small.ID, 2*time.Minute); done.Status != jobs.Succeeded {
 			t.Fatalf("the single page: %+v", done)
 		}
-		ahead = h.job(big.ID).Progress.PagesDone - 1 // pages of the document read while the single page waited
-		h.await(big.ID, 2*time.Minute)
-		return ahead
+		singleAhead = h.job(first.ID).Progress.PagesDone - 1 // read while the single page waited
+		waitFor(t, func() bool { return h.job(second.ID).Progress.PagesDone >= 1 }, "the second document going")
+		docAhead = h.job(first.ID).Progress.PagesDone - 1
+		h.await(first.ID, 2*time.Minute)
+		h.await(second.ID, 2*time.Minute)
+		return singleAhead, docAhead
 	}
-	bounded, unbounded := run(2), run(16)
-	t.Logf("pages of the 16-page document read while the single page waited: %d with a window of 2, %d without a bound", bounded, unbounded)
-	if bounded > 3 || unbounded < 10 {
-		t.Errorf("window 2: %d pages ahead (want at most 3); no bound: %d (want the document's rest, 10 or more)", bounded, unbounded)
+	s2, d2 := run(2)
+	s16, d16 := run(16)
+	t.Logf("pages of the first 16-page document read while the single page waited: %d (window 2), %d (window 16); "+
+		"before the second document's first page: %d (window 2), %d (window 16)", s2, s16, d2, d16)
+	if s2 > 2 || s16 > 2 {
+		t.Errorf("the single page waited behind %d and %d pages (want the one in progress, 2 at most)", s2, s16)
+	}
+	if d2 > 5 || d16 < 12 {
+		t.Errorf("the second document waited behind %d pages with a window of 2 (want 5 at most), %d without a bound (want 12 or more)", d2, d16)
 	}
 }

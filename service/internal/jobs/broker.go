@@ -27,11 +27,12 @@ import (
 
 // Names in JetStream.
 const (
-	streamName   = "READOCR_JOBS"
-	subject      = "readocr.jobs"
-	consumerName = "workers"
-	recordBucket = "readocr_jobs"
-	dataBucket   = "readocr_job_data"
+	streamName    = "READOCR_JOBS"
+	subject       = "readocr.jobs"
+	consumerName  = "workers"      // jobs
+	pagesConsumer = "page-workers" // page tasks (pages.go): taken after jobs, see Runner.take
+	recordBucket  = "readocr_jobs"
+	dataBucket    = "readocr_job_data"
 )
 
 // Config is how jobs are kept and run.
@@ -224,12 +225,16 @@ func (b *Broker) setUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jobs stream: %w", err)
 	}
-	_, err = b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: consumerName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
-		MaxDeliver: b.cfg.MaxDeliver, MaxAckPending: -1,
-	})
-	if err != nil {
-		return fmt.Errorf("jobs consumer: %w", err)
+	// Two consumers of the work queue, by subject (a work queue's consumers may not overlap):
+	// jobs, and page tasks.
+	for name, filter := range map[string]string{consumerName: subject, pagesConsumer: pagesSubject + "*"} {
+		_, err = b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: name, FilterSubject: filter, AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
+			MaxDeliver: b.cfg.MaxDeliver, MaxAckPending: -1,
+		})
+		if err != nil {
+			return fmt.Errorf("jobs consumer %s: %w", name, err)
+		}
 	}
 	b.records, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: recordBucket, TTL: b.cfg.TTL, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,

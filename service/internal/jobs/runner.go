@@ -72,6 +72,10 @@ func (r *Runner) Start() error {
 	if err != nil {
 		return unavailable(err)
 	}
+	pages, err := r.b.js.Consumer(context.Background(), streamName, pagesConsumer)
+	if err != nil {
+		return unavailable(err)
+	}
 	outbox, err := r.b.js.Consumer(context.Background(), outboxStream, outboxConsumer)
 	if err != nil {
 		return unavailable(err)
@@ -91,7 +95,7 @@ func (r *Runner) Start() error {
 	r.jobsCtx, r.stopJobs = context.WithCancelCause(context.Background())
 	r.stopTaking = stopTaking
 	for range max(r.b.cfg.Concurrency, 1) {
-		r.taking.Go(func() { r.take(takeCtx, cons) })
+		r.taking.Go(func() { r.take(takeCtx, cons, pages) })
 	}
 	if r.b.signer != nil {
 		for range deliverers {
@@ -121,29 +125,52 @@ func (r *Runner) Stop(ctx context.Context) {
 	r.cancels.Unsubscribe()
 }
 
-// take fetches one job at a time (a worker that holds none in reserve leaves them to idle
-// workers elsewhere) and runs it.
-func (r *Runner) take(ctx context.Context, cons jetstream.Consumer) {
+// take fetches one message at a time (a worker that holds none in reserve leaves them to idle
+// workers elsewhere) and runs it: a job first, if one waits, else a page task. Jobs are the
+// small documents (read whole) and the first step of the large ones (their plan), so a single
+// page waits for a page in progress at most, never behind a long document's queued pages
+// (fairness: see also the per-job window of page tasks). An idle worker waits on the jobs and
+// looks for page tasks every pageIdlePoll.
+func (r *Runner) take(ctx context.Context, jobs, pages jetstream.Consumer) {
 	for ctx.Err() == nil {
-		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := cons.Fetch(1, jetstream.FetchContext(wait))
+		if msg := takeWaiting(jobs); msg != nil {
+			r.run(msg)
+			continue
+		}
+		if msg := takeWaiting(pages); msg != nil {
+			r.runPage(msg)
+			continue
+		}
+		wait, cancel := context.WithTimeout(ctx, pageIdlePoll)
+		batch, err := jobs.Fetch(1, jetstream.FetchContext(wait))
 		if err != nil {
 			cancel()
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
 				r.b.log.Warn("taking a job", "err", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
 		for msg := range batch.Messages() {
-			if strings.HasPrefix(msg.Subject(), pagesSubject) {
-				r.runPage(msg)
-			} else {
-				r.run(msg)
-			}
+			r.run(msg)
 		}
 		cancel()
 	}
+}
+
+// pageIdlePoll is how often an idle worker looks for page tasks while it waits for jobs.
+const pageIdlePoll = 200 * time.Millisecond
+
+// takeWaiting takes a message waiting on cons, without waiting (nil: none).
+func takeWaiting(cons jetstream.Consumer) jetstream.Msg {
+	batch, err := cons.FetchNoWait(1)
+	if err != nil {
+		return nil
+	}
+	for msg := range batch.Messages() {
+		return msg
+	}
+	return nil
 }
 
 // run runs one delivery of a job.
@@ -448,7 +475,7 @@ func (p *progress) latest() (record, uint64) {
 
 // maxDeliveriesSubject is JetStream's advisory for a job delivered MaxDeliver times without
 // being acknowledged: every worker that took it died (or hung) while running it.
-const maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + "." + consumerName
+const maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + ".*"
 
 // onMaxDeliveries marks such a job failed, with the reason, and removes it from the stream
 // (a work queue keeps a message nobody acknowledged).
