@@ -193,7 +193,7 @@ func TestPagesSurviveAKilledWorker(t *testing.T) {
 // Three drains in a row (SIGTERM, the page in flight stopped at once and given back), with a
 // failure budget of one delivery: a give-back is not counted, so the job succeeds.
 func TestPagesSurviveThreeDrains(t *testing.T) {
-	c := newCluster(t, "--shutdown-timeout", "100ms", "--job-max-deliver", "1")
+	c := newCluster(t, "--shutdown-timeout", "1ms", "--job-max-deliver", "1")
 	j := c.submit(doc40(t))
 	given := 0
 	for drain := range 3 {
@@ -208,8 +208,12 @@ func TestPagesSurviveThreeDrains(t *testing.T) {
 		p := c.procs[i]
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		p.cmd.Wait()
-		given += strings.Count(p.out.String(), `"msg":"page given back","job":"`+j.ID)
-		t.Logf("drain %d at %d pages done", drain+1, j.Progress.PagesDone)
+		n := strings.Count(p.out.String(), `"msg":"page given back","job":"`+j.ID)
+		given += n
+		t.Logf("drain %d at %d pages done: %d pages given back", drain+1, j.Progress.PagesDone, n)
+		if n == 0 {
+			t.Logf("its log's end:\n%s", tail(p.out.String(), 6))
+		}
 		c.procs[i] = c.start()
 	}
 	j = c.await(j.ID, 3*time.Minute)
