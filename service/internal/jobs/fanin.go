@@ -58,6 +58,7 @@ func (r *Runner) fanIn(ctx context.Context, req request, rec record, rev uint64)
 		}
 		return err
 	}
+	r.b.data.Delete(ctx, inputName(req.ID)) // the pages and the plan stay for ?pages= until the job goes
 	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	if req.CallbackURL != "" {
 		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
@@ -126,6 +127,16 @@ func pagesOf(ctx context.Context, plans *planCache, b *Broker, id string, rec re
 		pages = append(pages, page)
 	}
 	return pages, nil
+}
+
+// deletePages deletes a split job's stored pages, plan and request (DELETE of a finished job;
+// otherwise they expire with the object store's TTL, as the record does).
+func (b *Broker) deletePages(ctx context.Context, id string, total int) {
+	for i := range total {
+		b.data.Delete(ctx, pageName(id, i))
+	}
+	b.data.Delete(ctx, planName(id))
+	b.data.Delete(ctx, requestName(id))
 }
 
 // cacheSize is how many jobs' documents (or plans) a process keeps: a worker usually reads

@@ -249,6 +249,9 @@ func (j *Jobs) Cancel(ctx context.Context, id string, c Caller) (job Job, delete
 		}
 		if rec.Status.Done() {
 			j.b.deleteResult(ctx, id, rec.ResultObject)
+			if rec.Split {
+				j.b.deletePages(ctx, id, rec.Progress.PagesTotal)
+			}
 			if err := j.b.records.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
 				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 					continue // changed meanwhile
