@@ -288,6 +288,14 @@ func TestJobPageErrors(t *testing.T) {
 			len(strings.Split(got.Text, "\f")) != 2 || len(got.PageErrors) != 1 {
 			t.Errorf("pages=2-3: %d %v %q", part.status, part.header, part.body)
 		}
+		// Deleted with its pages: nothing left to ask for.
+		req, _ := http.NewRequest(http.MethodDelete, h.ts.URL+"/jobs/"+j.ID, nil)
+		if r := h.do(req); r.status != http.StatusNoContent {
+			t.Errorf("DELETE: %d", r.status)
+		}
+		if r := h.get("/jobs/" + j.ID + "/result?pages=2-3"); r.status != http.StatusNotFound {
+			t.Errorf("pages= after DELETE: %d", r.status)
+		}
 	}
 	if r := h.get("/jobs/AAAA/result?pages=x"); r.status != 400 && r.status != 404 {
 		t.Errorf("bad pages: %d", r.status)
