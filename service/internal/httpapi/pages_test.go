@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/readocr/readocr/internal/testsupport/testdocs"
 	"github.com/readocr/readocr/internal/testsupport/testimages"
 	"github.com/readocr/readocr/service/internal/jobs"
+	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
 // Pages as tasks (a document's pages read by any worker), page errors and partial results,
@@ -278,4 +280,42 @@ func readEvents(t *testing.T, base, id, lastID string) []sseEvent {
 		}
 	}
 	return out
+}
+
+// The headers of a submission ride on the job's message and on each of its page tasks (where
+// trace context will), the service's own beside them.
+func TestJobHeadersReachPageTasks(t *testing.T) {
+	cfg := jobsConfig()
+	cfg.SplitPages = 4
+	h := newHarness(t, options{jobs: cfg})
+	nc, err := h.broker.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tasks, err := nc.SubscribeSync("readocr.pages.*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 5 {
+		doc = append(doc, imgs...)
+	}
+	in := pipeline.Input{Image: testdocs.TIFF(doc[:5], 300), Source: "base64"}
+	job, err := jobs.New(h.broker, h.pipe).Submit(context.Background(), jobs.Submission{Input: in,
+		Header: map[string][]string{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.await(job.ID, 2*time.Minute)
+	for i := range 5 {
+		m, err := tasks.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+		if got := m.Header.Get("Traceparent"); got != "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" || m.Header.Get("Nats-Msg-Id") == "" {
+			t.Errorf("task %d headers: %v", i, m.Header)
+		}
+	}
 }

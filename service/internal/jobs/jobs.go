@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/readocr/readocr/service/internal/failure"
@@ -111,6 +112,9 @@ type Submission struct {
 	SubmitOptions
 	Owner      string        // the API key's id ("" with keys off): its jobs, its idempotency keys
 	PagePeriod time.Duration // the owner's page quota period (0: none)
+	// Header goes on the job's message and, from there, on each of its page tasks (trace
+	// context, say); the service's own headers (the message id, the drain count) win.
+	Header map[string][]string
 }
 
 // Caller is who asks about a job: a key sees the jobs it made; an admin key, or any client
@@ -195,9 +199,14 @@ func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error
 		}
 		return Job{}, err
 	}
-	msg, _ := json.Marshal(req)
+	m := nats.NewMsg(subject)
+	m.Data, _ = json.Marshal(req)
+	for k, v := range s.Header {
+		m.Header[k] = v
+	}
+	m.Header.Set(nats.MsgIdHdr, id)
 	// The stream's bound (DiscardNew) refuses a job over --max-queued-jobs.
-	if _, err := j.b.js.Publish(ctx, subject, msg, jetstream.WithMsgID(id)); err != nil {
+	if _, err := j.b.js.PublishMsg(ctx, m); err != nil {
 		if req.InputObject {
 			j.b.data.Delete(bg, inputName(id))
 		}
