@@ -319,3 +319,35 @@ func TestJobHeadersReachPageTasks(t *testing.T) {
 		}
 	}
 }
+
+// A PDF split into page tasks: its text is /read_ocr's, and its searchable PDF is the document
+// with each page's text layer, assembled from pages read by the workers one by one.
+func TestJobPDFAsTasks(t *testing.T) {
+	cfg := jobsConfig()
+	cfg.SplitPages = 4
+	h := newHarness(t, options{jobs: cfg, maxImageBytes: 8 << 20})
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 5 {
+		doc = append(doc, imgs...)
+	}
+	scan := testdocs.ScannedPDF(doc[:5], 300)
+	sync := h.postJSON(map[string]any{"image": b64(scan)})
+	var text struct{ Text string }
+	decodeJSON(t, sync.body, &text)
+	j := h.submit(map[string]any{"image": b64(scan)})
+	if done := h.await(j.ID, 2*time.Minute); done.Status != jobs.Succeeded || done.Progress.PagesTotal != 5 {
+		t.Fatalf("text job: %+v", done)
+	}
+	if res := h.get("/jobs/" + j.ID + "/result"); !bytes.Equal(res.body, sync.body) {
+		t.Errorf("text: %.200q, /read_ocr %.200q", res.body, sync.body)
+	}
+	p := h.submit(map[string]any{"image": b64(scan), "format": "pdf"})
+	if done := h.await(p.ID, 2*time.Minute); done.Status != jobs.Succeeded {
+		t.Fatalf("pdf job: %+v", done)
+	}
+	if !strings.Contains(h.logs.String(), `"msg":"job split into page tasks","job":"`+p.ID) {
+		t.Error("the PDF job was not split")
+	}
+	checkSearchablePDF(t, h.get("/jobs/"+p.ID+"/result").body, 5, text.Text)
+}
