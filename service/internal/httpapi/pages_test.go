@@ -4,12 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -350,4 +354,41 @@ func TestJobPDFAsTasks(t *testing.T) {
 		t.Error("the PDF job was not split")
 	}
 	checkSearchablePDF(t, h.get("/jobs/"+p.ID+"/result").body, 5, text.Text)
+}
+
+// callback_pages: the webhook carries each page's event, signed as the final callback, with
+// its own webhook-id; the record's callback state is the final callback's.
+func TestJobPageCallbacks(t *testing.T) {
+	var mu sync.Mutex
+	types := map[string]int{}
+	ids := map[string]bool{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct{ Type string }
+		json.Unmarshal(b, &ev)
+		mu.Lock()
+		defer mu.Unlock()
+		if readmeVerify("test-secret", b, r.Header) == nil {
+			types[ev.Type]++
+			ids[r.Header.Get("webhook-id")] = true
+		}
+	}))
+	defer receiver.Close()
+	cfg := jobsConfig()
+	cfg.SplitPages = 4
+	h := newHarness(t, options{jobs: cfg, allowPrivate: true})
+	imgs, _ := docImages(t)
+	var doc []image.Image
+	for len(doc) < 5 {
+		doc = append(doc, imgs...)
+	}
+	j := h.submit(map[string]any{"image": b64(testdocs.TIFFWithUnreadable(doc[:5], 300, 1)), "callback_url": receiver.URL, "callback_pages": true})
+	h.await(j.ID, 2*time.Minute)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) == 6 }, "six callbacks")
+	waitFor(t, func() bool { cb := h.job(j.ID).Callback; return cb != nil && cb.State == jobs.CallbackDelivered }, "the final one recorded")
+	mu.Lock()
+	defer mu.Unlock()
+	if types["page.done"] != 4 || types["page.failed"] != 1 || types["job.succeeded_with_errors"] != 1 {
+		t.Errorf("callbacks %v", types)
+	}
 }
