@@ -147,7 +147,7 @@ func runPages(log *slog.Logger, bin string) (*pagesReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := timeJob(cl.procs[0].base, warm); err == nil {
+		if _, err = timeJob(cl.procs[0].base, warm); err == nil {
 			*c.into, err = timeJob(cl.procs[0].base, pdf)
 		}
 		if c.procs == 2 && err == nil {
