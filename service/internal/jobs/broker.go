@@ -27,13 +27,16 @@ import (
 
 // Names in JetStream.
 const (
-	streamName    = "READOCR_JOBS"
-	subject       = "readocr.jobs"
-	consumerName  = "workers"      // jobs
-	pagesConsumer = "page-workers" // page tasks (pages.go): taken after jobs, see Runner.take
-	recordBucket  = "readocr_jobs"
-	dataBucket    = "readocr_job_data"
+	streamName   = "READOCR_JOBS"
+	subject      = "readocr.jobs"
+	consumerName = "workers"
+	recordBucket = "readocr_jobs"
+	dataBucket   = "readocr_job_data"
 )
+
+// pagesConsumer takes page tasks (pages.go), after jobs (see Runner.take). Scaling on the
+// backlog (KEDA) reads consumerName's; a long document's pages wait on this one.
+const pagesConsumer = "page-workers"
 
 // Config is how jobs are kept and run.
 type Config struct {
