@@ -72,7 +72,7 @@ bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## servi
 	@hack/install-deps.sh --bench
 	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
 	$(if $(BEFORE),hack/build-at.sh $(BEFORE) bin/readocr-before)
-	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -auth -out docs/benchmarks.md \
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -pages -auth -out docs/benchmarks.md \
 	  $(if $(BEFORE),-before bin/readocr-before) $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
 
 IMAGE ?= readocr

@@ -242,7 +242,7 @@ func (c *Client) poll(ctx context.Context, id string, progress func(*Job), last 
 // JobFailure is the *Error of a job that failed or was canceled, as its result would answer.
 func JobFailure(j *Job) error {
 	switch {
-	case j.Status == Succeeded:
+	case j.Status == Succeeded, j.Status == SucceededWithErrors: // its result marks the pages not read
 		return nil
 	case j.Error != nil:
 		return &Error{Code: j.Error.Code, Message: j.Error.Message}

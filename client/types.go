@@ -53,6 +53,7 @@ type Options struct {
 type JobOptions struct {
 	CallbackURL    string `form:"callback_url"`
 	IdempotencyKey string `form:"idempotency_key"` // the same key gives the same job
+	CallbackPages  bool   `form:"callback_pages"`  // the callback gets each page's event too
 }
 
 // Languages is the answer of GET /languages.
@@ -93,25 +94,37 @@ const (
 	Queued    Status = "queued"
 	Running   Status = "running"
 	Succeeded Status = "succeeded"
-	Failed    Status = "failed"
-	Canceled  Status = "canceled"
+	// SucceededWithErrors: a document whose pages were read but some (Job.PageErrors).
+	SucceededWithErrors Status = "succeeded_with_errors"
+	Failed              Status = "failed"
+	Canceled            Status = "canceled"
 )
 
 // Done reports whether s is final.
-func (s Status) Done() bool { return s == Succeeded || s == Failed || s == Canceled }
+func (s Status) Done() bool {
+	return s == Succeeded || s == SucceededWithErrors || s == Failed || s == Canceled
+}
+
+// PageError is a page that could not be read (schema PageError).
+type PageError struct {
+	Page    int    `json:"page"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
 
 // Job is a job's record (schema Job).
 type Job struct {
-	ID         string     `json:"id"`
-	Status     Status     `json:"status"`
-	Progress   Progress   `json:"progress"`
-	CreatedAt  time.Time  `json:"created_at"`
-	StartedAt  *time.Time `json:"started_at,omitempty"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	Attempts   int        `json:"attempts"`
-	Error      *JobError  `json:"error,omitempty"`
-	Callback   *Callback  `json:"callback,omitempty"`
+	ID         string      `json:"id"`
+	Status     Status      `json:"status"`
+	Progress   Progress    `json:"progress"`
+	CreatedAt  time.Time   `json:"created_at"`
+	StartedAt  *time.Time  `json:"started_at,omitempty"`
+	FinishedAt *time.Time  `json:"finished_at,omitempty"`
+	ExpiresAt  *time.Time  `json:"expires_at,omitempty"`
+	Attempts   int         `json:"attempts"`
+	Error      *JobError   `json:"error,omitempty"`
+	Callback   *Callback   `json:"callback,omitempty"`
+	PageErrors []PageError `json:"page_errors,omitempty"`
 }
 
 // Callback is the delivery of a job's callback_url: pending, retrying, delivered, stopped (the
@@ -139,19 +152,21 @@ type JobError struct {
 
 // Document is the answer in format json (schema OCRDocument).
 type Document struct {
-	Text       string  `json:"text"`
-	Confidence float64 `json:"confidence"`
-	Lines      []Line  `json:"lines"`
-	Words      []Word  `json:"words"`
-	Pages      []Page  `json:"pages"`
+	Text       string      `json:"text"`
+	Confidence float64     `json:"confidence"`
+	Lines      []Line      `json:"lines"`
+	Words      []Word      `json:"words"`
+	Pages      []Page      `json:"pages"`
+	PageErrors []PageError `json:"page_errors,omitempty"`
 }
 
 // TextResult is the answer in format text (schema OCRResult without layout).
 type TextResult struct {
-	Text       string   `json:"text"`
-	Confidence *float64 `json:"confidence,omitempty"`
-	Lines      []Line   `json:"lines,omitempty"`
-	Words      []Word   `json:"words,omitempty"`
+	Text       string      `json:"text"`
+	Confidence *float64    `json:"confidence,omitempty"`
+	Lines      []Line      `json:"lines,omitempty"`
+	Words      []Word      `json:"words,omitempty"`
+	PageErrors []PageError `json:"page_errors,omitempty"`
 }
 
 // Page is one page of a Document.

@@ -35,7 +35,7 @@ func TestTypesMatchContract(t *testing.T) {
 		"Line": {schema("Line"), Line{}, "json"}, "Word": {schema("Word"), Word{}, "json"},
 		"BBox": {schema("BBox"), BBox{}, "json"}, "Index": {schema("Index"), Index{}, "json"},
 		"Error": {schema("Error"), errorBody{}, "json"}, "languages": {languages, Languages{}, "json"},
-		"JobOptions": {schema("JobOptions"), JobOptions{}, "form"},
+		"JobOptions": {schema("JobOptions"), JobOptions{}, "form"}, "PageError": {schema("PageError"), PageError{}, "json"},
 	} {
 		t.Run(name, func(t *testing.T) { matchSchema(t, name, c.s, reflect.TypeOf(c.v), c.tag) })
 	}
@@ -52,7 +52,7 @@ func TestTypesMatchContract(t *testing.T) {
 	if want := enum(schema("Format")); !slices.Equal(formats, want) {
 		t.Errorf("formats %v, the contract's %v", formats, want)
 	}
-	statuses := []string{string(Queued), string(Running), string(Succeeded), string(Failed), string(Canceled)}
+	statuses := []string{string(Queued), string(Running), string(Succeeded), string(SucceededWithErrors), string(Failed), string(Canceled)}
 	if want := enum(schema("Job").Properties["status"].Value); !slices.Equal(statuses, want) {
 		t.Errorf("statuses %v, the contract's %v", statuses, want)
 	}

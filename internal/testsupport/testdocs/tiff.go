@@ -12,6 +12,7 @@ import (
 	_ "image/gif" // Decode's formats
 	_ "image/jpeg"
 	_ "image/png"
+	"slices"
 
 	_ "golang.org/x/image/tiff"
 )
@@ -76,6 +77,25 @@ func TIFFUnreadablePage2(img image.Image) []byte {
 		{width: w, height: h, data: data, bits: 8, compression: 1},
 		{width: w, height: h, data: data[:w*h/2], bits: 8, compression: 60000},
 	}, 300)
+}
+
+// TIFFWithUnreadable is a TIFF of pages in which the pages at the indexes bad claim a
+// compression no decoder knows: those pages fail, the others are read.
+func TIFFWithUnreadable(pages []image.Image, dpi int, bad ...int) []byte {
+	tp := make([]tiffPage, len(pages))
+	for i, img := range pages {
+		g := Gray(img)
+		w, h := g.Rect.Dx(), g.Rect.Dy()
+		data := make([]byte, 0, w*h)
+		for y := range h {
+			data = append(data, g.Pix[y*g.Stride:y*g.Stride+w]...)
+		}
+		tp[i] = tiffPage{width: w, height: h, data: data, bits: 8, compression: 1}
+		if slices.Contains(bad, i) {
+			tp[i].data, tp[i].compression = data[:w*h/2], 60000
+		}
+	}
+	return writeTIFF(tp, dpi)
 }
 
 // TIFFLoop is a two-page TIFF whose second page points back at the first.

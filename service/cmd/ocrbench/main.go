@@ -49,6 +49,7 @@ func main() {
 	withJobs := flag.Bool("jobs", false, "measure jobs against synchronous requests (throughput, queueing overhead)")
 	searchable := flag.Bool("ocrmypdf", false, "measure searchable PDFs (format=pdf) against OCRmyPDF on three documents")
 	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -ocrmypdf), not the throughput modes")
+	withPages := flag.Bool("pages", false, "measure pages as tasks: a 40-page PDF as a job on 1 and 2 processes, small documents whole or split, single pages during a 300-page job")
 	withAuth := flag.Bool("auth", false, "measure API keys: the cost per request, throughput with keys and limits, a guessed key's timing")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -67,7 +68,7 @@ func main() {
 	}
 
 	if *only {
-		if err := runOnly(log, *server, *before, *docs, *searchable, *out); err != nil {
+		if err := runOnly(log, *server, *before, *docs, *searchable, *withPages, *out); err != nil {
 			fail("benchmark", err)
 		}
 		return
@@ -126,6 +127,12 @@ func main() {
 			fail("jobs", err)
 		}
 	}
+	if *withPages {
+		log.Info("mode: pages as tasks")
+		if rep.pages, err = runPages(log, *server); err != nil {
+			fail("pages", err)
+		}
+	}
 	if *withAuth {
 		log.Info("mode: API keys")
 		if rep.auth, err = runAuth(log, *server, native, images, *n, *conc); err != nil {
@@ -154,7 +161,7 @@ func main() {
 
 // runOnly runs the document modes asked for, alone (while working on them), and prints their
 // sections; with out, it writes them there too.
-func runOnly(log *slog.Logger, server, before string, docs, searchable bool, out string) error {
+func runOnly(log *slog.Logger, server, before string, docs, searchable, pages bool, out string) error {
 	var rep report
 	var err error
 	if docs {
@@ -168,6 +175,11 @@ func runOnly(log *slog.Logger, server, before string, docs, searchable bool, out
 	}
 	if searchable {
 		if rep.searchable, err = runSearchable(log, server, before); err != nil {
+			return err
+		}
+	}
+	if pages {
+		if rep.pages, err = runPages(log, server); err != nil {
 			return err
 		}
 	}

@@ -45,6 +45,7 @@ type report struct {
 	searchable     *searchReport
 	jobs           *jobsReport
 	auth           *authReport
+	pages          *pagesReport
 }
 
 func (rep report) render() string {
@@ -119,6 +120,9 @@ func (rep report) renderModes(b *strings.Builder) {
 	}
 	if rep.searchable != nil {
 		rep.searchable.render(b)
+	}
+	if rep.pages != nil {
+		rep.pages.render(b)
 	}
 }
 

@@ -102,8 +102,10 @@ func jobRedelivered(t *testing.T, bin string, sig syscall.Signal) {
 	}
 	// The ack wait is longer than the whole test's wait for the given-back job: after SIGTERM
 	// the job must come back at once, not when JetStream gives up on the process.
+	// The whole-job path (a document read in one process: --job-split-pages 0); pages as tasks
+	// are pages_test.go's.
 	args := []string{"--workers", "2", "--nats-url", ns.ClientURL(), "--job-ack-wait", "2s", "--job-concurrency", "1",
-		"--shutdown-timeout", "100ms"}
+		"--shutdown-timeout", "100ms", "--job-split-pages", "0"}
 	if sig == syscall.SIGTERM {
 		args[5] = "2m"
 	}

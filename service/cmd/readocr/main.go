@@ -138,9 +138,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return fmt.Errorf("jobs: %w", err)
 		}
 		defer broker.Close()
-		srv.SetJobs(jobs.New(broker, pipe.Check))
+		srv.SetJobs(jobs.New(broker, pipe))
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
+			runner.ObserveFacts(srv.ObserveFacts) // a job's pages in the same metrics as /read_ocr's
 		}
 	}
 	if err := setUpAccess(ctx, cfg, log, srv, broker, runner); err != nil {

@@ -121,6 +121,8 @@ func Load(args []string, getenv func(string) string, out io.Writer) (Config, err
 	fs.IntVar(&j.MaxQueued, "max-queued-jobs", e.int("OCR_MAX_QUEUED_JOBS", j.MaxQueued), "jobs that may wait; more get 429 [$OCR_MAX_QUEUED_JOBS]")
 	fs.DurationVar(&j.Timeout, "job-timeout", e.duration("OCR_JOB_TIMEOUT", j.Timeout), "time limit of one job [$OCR_JOB_TIMEOUT]")
 	fs.IntVar(&j.Concurrency, "job-concurrency", e.int("OCR_JOB_CONCURRENCY", 0), "jobs this process runs at once; default: 2 x workers [$OCR_JOB_CONCURRENCY]")
+	fs.IntVar(&j.SplitPages, "job-split-pages", e.int("OCR_JOB_SPLIT_PAGES", j.SplitPages), "a job's document of this many pages or more is read as page tasks, spread over every worker process; 0: never [$OCR_JOB_SPLIT_PAGES]")
+	fs.IntVar(&j.PageWindow, "job-page-window", e.int("OCR_JOB_PAGE_WINDOW", j.PageWindow), "page tasks of one job queued at a time: another job's pages wait behind at most this many [$OCR_JOB_PAGE_WINDOW]")
 	fs.DurationVar(&j.AckWait, "job-ack-wait", e.duration("OCR_JOB_ACK_WAIT", j.AckWait), "a worker silent this long is taken for dead and its job given to another [$OCR_JOB_ACK_WAIT]")
 	fs.IntVar(&j.MaxDeliver, "job-max-deliver", e.int("OCR_JOB_MAX_DELIVER", j.MaxDeliver), "times a job is given to a worker before it fails as worker_lost [$OCR_JOB_MAX_DELIVER]")
 	fs.StringVar(&j.WebhookSecret, "webhook-secret", e.str("OCR_WEBHOOK_SECRET", ""), "secret that signs job callbacks (Standard Webhooks: whsec_<base64>, or any string); comma-separated for a rotation (one signature each); callbacks are refused without one [$OCR_WEBHOOK_SECRET]")
@@ -202,6 +204,9 @@ func (c Config) validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("role %q is not all, api or worker", c.Server.Role))
+	}
+	if c.Jobs.SplitPages < 0 || c.Jobs.PageWindow < 1 {
+		errs = append(errs, fmt.Errorf("job-split-pages must not be negative and job-page-window must be at least 1"))
 	}
 	if c.Jobs.MaxQueued < 1 || c.Jobs.MaxDeliver < 1 || c.Jobs.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("max-queued-jobs, job-max-deliver and job-concurrency must be at least 1"))

@@ -57,6 +57,18 @@ func TestLanguages(t *testing.T) {
 	}
 }
 
+// Pages as tasks: where a document is split, and the window, from flags or the environment.
+func TestPageTasks(t *testing.T) {
+	c, err := Load(nil, env(map[string]string{"OCR_JOB_SPLIT_PAGES": "0", "OCR_JOB_PAGE_WINDOW": "32"}), &bytes.Buffer{})
+	if err != nil || c.Jobs.SplitPages != 0 || c.Jobs.PageWindow != 32 {
+		t.Fatalf("from the environment: %d %d %v", c.Jobs.SplitPages, c.Jobs.PageWindow, err)
+	}
+	c, err = Load([]string{"--job-split-pages", "10"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.Jobs.SplitPages != 10 || c.Jobs.PageWindow != 8 {
+		t.Fatalf("from flags, and the default window: %d %d %v", c.Jobs.SplitPages, c.Jobs.PageWindow, err)
+	}
+}
+
 func TestBadValues(t *testing.T) {
 	for _, tt := range []struct {
 		args []string
@@ -77,6 +89,8 @@ func TestBadValues(t *testing.T) {
 		{[]string{"--memory-limit", "lots"}, nil},
 		{[]string{"--admin-port", "4000"}, nil},
 		{[]string{"--write-timeout", "0s"}, nil},
+		{[]string{"--job-page-window", "0"}, nil},
+		{[]string{"--job-split-pages", "-1"}, nil},
 	} {
 		if _, err := Load(tt.args, env(tt.env), &bytes.Buffer{}); err == nil {
 			t.Errorf("Load(%q, %v) accepted", tt.args, tt.env)

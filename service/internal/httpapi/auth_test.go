@@ -322,7 +322,7 @@ func TestJobOwnership(t *testing.T) {
 	decodeJSON(t, r.body, &j)
 	waitFor(t, func() bool { return h.jobWith(a, j.ID).Status == jobs.Succeeded }, "the job done")
 
-	for _, path := range []string{"/jobs/" + j.ID, "/jobs/" + j.ID + "/result"} {
+	for _, path := range []string{"/jobs/" + j.ID, "/jobs/" + j.ID + "/result", "/jobs/" + j.ID + "/events"} {
 		if r := h.getWith(b, path); r.status != 404 || r.errorCode(t) != "not_found" {
 			t.Errorf("GET %s by another key: %d %s", path, r.status, r.body)
 		}

@@ -37,7 +37,7 @@ import (
 func TestMain(m *testing.M) {
 	ocr.ServeIfWorker()
 	// The renderings are checked byte for byte by the tests; the contract checks their type.
-	for _, ct := range []string{"text/html", "application/xml", "text/tab-separated-values"} {
+	for _, ct := range []string{"text/html", "application/xml", "text/tab-separated-values", "text/event-stream"} {
 		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
 	}
 	openapi3filter.RegisterBodyDecoder("application/pdf", openapi3filter.FileBodyDecoder)
@@ -186,7 +186,7 @@ func (h *harness) openJobs(run bool) {
 		h.t.Fatal(err)
 	}
 	h.broker = b
-	h.srv.SetJobs(jobs.New(b, h.pipe.Check))
+	h.srv.SetJobs(jobs.New(b, h.pipe))
 	if run {
 		h.startRunner()
 	}
@@ -196,6 +196,7 @@ func (h *harness) openJobs(run bool) {
 func (h *harness) startRunner() {
 	h.t.Helper()
 	h.runner = jobs.NewRunner(h.broker, h.pipe, h.budget, h.fetcher)
+	h.runner.ObserveFacts(h.srv.ObserveFacts)
 	if h.limits != nil {
 		h.runner.CountPages(h.limits)
 	}

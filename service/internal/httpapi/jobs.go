@@ -2,13 +2,13 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/jobs"
-	"github.com/readocr/readocr/service/internal/output"
 )
 
 // SetJobs turns the jobs API on (before serving); without it /jobs answers 404.
@@ -23,26 +23,10 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	if !s.checkPages(w, r) { // before the body is read
-		return
-	}
-	in, mem, err := s.decode(w, r)
+	in, mem, ok := s.readRequest(w, r)
 	defer mem.Release()
-	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
-	if err != nil {
-		s.fail(w, r, err)
-		if failure.CodeOf(err) == failure.ServerBusy {
-			s.drain(w, r)
-		}
+	if !ok {
 		return
-	}
-	if in.Format == "" && !in.Layout {
-		f, err := output.FromAccept(r.Header.Get("Accept"))
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		in.Format = string(f)
 	}
 	if err := idempotencyHeader(r, &in.SubmitOptions); err != nil {
 		s.fail(w, r, err)
@@ -80,7 +64,20 @@ func (s *Server) handleJobResult(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	body, contentType, err := s.jobs.Result(r.Context(), chi.URLParam(r, "id"), caller(r))
+	id := chi.URLParam(r, "id")
+	if spec, ok := r.URL.Query()["pages"]; ok {
+		// The pages done so far (a document read as page tasks), whatever the job's status.
+		body, contentType, done, total, err := s.jobs.PartialResult(r.Context(), id, caller(r), strings.Join(spec, ","))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.Header().Set("Pages-Done", strconv.Itoa(done))
+		w.Header().Set("Pages-Selected", strconv.Itoa(total))
+		s.respondBody(w, http.StatusOK, contentType, body)
+		return
+	}
+	body, contentType, err := s.jobs.Result(r.Context(), id, caller(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return

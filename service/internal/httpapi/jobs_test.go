@@ -8,6 +8,7 @@ import (
 	"image"
 	"io"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -143,6 +144,37 @@ func TestJobResultsEqualReadOCR(t *testing.T) {
 					res.body, sync.header.Get("Content-Type"), sync.body)
 			}
 		})
+	}
+}
+
+// A job's pages are in the OCR metrics as /read_ocr's are: the same counters, by the same
+// labels (the Shape part of issue 22: the job path used to discard pipeline.Facts).
+func TestJobPagesInMetrics(t *testing.T) {
+	h := newHarness(t, options{jobs: jobsConfig()})
+	pages, _ := docImages(t)
+	tiff := testdocs.TIFF(pages[:3], 300)
+	metric := func(name string) float64 {
+		t.Helper()
+		m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(adminGet(t, h, "/metrics"))
+		if m == nil {
+			return 0
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	if r := h.postJSON(map[string]any{"image": b64(tiff)}); r.status != http.StatusOK {
+		t.Fatalf("read_ocr: %d %s", r.status, r.body)
+	}
+	pagesName, ocrName := `readocr_pages_total{format="tiff"}`, `readocr_ocr_duration_seconds_count{source="base64"}`
+	if p, o := metric(pagesName), metric(ocrName); p != 3 || o != 1 {
+		t.Fatalf("after /read_ocr: %s %v, %s %v", pagesName, p, ocrName, o)
+	}
+	j := h.submit(map[string]any{"image": b64(tiff)})
+	if done := h.await(j.ID, time.Minute); done.Status != jobs.Succeeded {
+		t.Fatalf("job: %+v", done)
+	}
+	if p, o := metric(pagesName), metric(ocrName); p != 6 || o != 2 {
+		t.Errorf("after the job: %s %v, %s %v (want 6 and 2)", pagesName, p, ocrName, o)
 	}
 }
 

@@ -35,6 +35,7 @@ func (s *Server) routes() {
 	r.With(jobs, s.deadline).Post("/jobs", s.handleSubmitJob)
 	r.With(jobs).Get("/jobs/{id}", s.handleGetJob)
 	r.With(jobs).Get("/jobs/{id}/result", s.handleJobResult)
+	r.With(jobs).Get("/jobs/{id}/events", s.handleJobEvents)
 	r.With(jobs).Delete("/jobs/{id}", s.handleDeleteJob)
 	r.With(anyKey).Get("/languages", s.handleLanguages)
 	r.With(anyKey).Get("/openapi.yaml", s.handleOpenAPIYAML)

@@ -34,6 +34,10 @@ const (
 	dataBucket   = "readocr_job_data"
 )
 
+// pagesConsumer takes page tasks (pages.go), after jobs (see Runner.take). Scaling on the
+// backlog (KEDA) reads consumerName's; a long document's pages wait on this one.
+const pagesConsumer = "page-workers"
+
 // Config is how jobs are kept and run.
 type Config struct {
 	NATSURL     string        // an external NATS cluster; "": embedded
@@ -56,14 +60,25 @@ type Config struct {
 	// in the key-value bucket (one direct read each); larger ones go to the object store, in
 	// chunks. NATS's largest message is 1 MiB by default (an input is base64 in the JSON).
 	MaxInline int
+	// A document of SplitPages pages or more is read as page tasks, spread over every worker
+	// process (0: never); PageWindow of a job's tasks are queued at a time (pages.go).
+	SplitPages int
+	PageWindow int
 }
 
 // DefaultConfig is the configuration unless flags say otherwise.
 func DefaultConfig() Config {
 	return Config{DataDir: filepath.Join(os.TempDir(), "readocr-jobs"), TTL: 24 * time.Hour, MaxQueued: 10000, AckWait: 30 * time.Second,
 		MaxDeliver: 3, Timeout: time.Hour, MaxInline: 256 << 10, NATSWait: time.Minute,
-		WebhookSchedule: DefaultWebhookSchedule, WebhookTimeout: 10 * time.Second}
+		WebhookSchedule: DefaultWebhookSchedule, WebhookTimeout: 10 * time.Second,
+		SplitPages: DefaultSplitPages, PageWindow: DefaultPageWindow}
 }
+
+// The defaults of page tasks: see docs/benchmarks.md for the measurements behind them.
+const (
+	DefaultSplitPages = 4
+	DefaultPageWindow = 8
+)
 
 // DefaultWebhookSchedule is the waits between a callback's attempts: nine attempts over about
 // eight hours, then a dead letter.
@@ -206,19 +221,23 @@ func (b *Broker) setUp(ctx context.Context) error {
 	b.js = js
 	replicas := b.replicas()
 	b.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: streamName, Subjects: []string{subject}, Retention: jetstream.WorkQueuePolicy,
+		Name: streamName, Subjects: []string{subject, pagesSubject + "*"}, Retention: jetstream.WorkQueuePolicy,
 		MaxMsgs: int64(b.cfg.MaxQueued), Discard: jetstream.DiscardNew, Storage: jetstream.FileStorage,
 		Replicas: replicas, Duplicates: 2 * time.Minute,
 	})
 	if err != nil {
 		return fmt.Errorf("jobs stream: %w", err)
 	}
-	_, err = b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable: consumerName, AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
-		MaxDeliver: b.cfg.MaxDeliver, MaxAckPending: -1,
-	})
-	if err != nil {
-		return fmt.Errorf("jobs consumer: %w", err)
+	// Two consumers of the work queue, by subject (a work queue's consumers may not overlap):
+	// jobs, and page tasks.
+	for name, filter := range map[string]string{consumerName: subject, pagesConsumer: pagesSubject + "*"} {
+		_, err = b.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable: name, FilterSubject: filter, AckPolicy: jetstream.AckExplicitPolicy, AckWait: b.cfg.AckWait,
+			MaxDeliver: b.cfg.MaxDeliver, MaxAckPending: -1,
+		})
+		if err != nil {
+			return fmt.Errorf("jobs consumer %s: %w", name, err)
+		}
 	}
 	b.records, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: recordBucket, TTL: b.cfg.TTL, History: 1, Storage: jetstream.FileStorage, Replicas: replicas,
@@ -231,6 +250,9 @@ func (b *Broker) setUp(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("jobs object store: %w", err)
+	}
+	if err := b.setUpEvents(ctx, replicas); err != nil {
+		return fmt.Errorf("job events: %w", err)
 	}
 	if err := b.setUpOutbox(ctx, replicas); err != nil {
 		return fmt.Errorf("callbacks outbox: %w", err)

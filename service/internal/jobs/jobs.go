@@ -9,10 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
@@ -29,7 +31,9 @@ const (
 )
 
 // Done reports whether s is final.
-func (s Status) Done() bool { return s == Succeeded || s == Failed || s == Canceled }
+func (s Status) Done() bool {
+	return s == Succeeded || s == SucceededWithErrors || s == Failed || s == Canceled
+}
 
 // Job is a job's record, as GET /jobs/{id} shows it.
 type Job struct {
@@ -43,6 +47,9 @@ type Job struct {
 	Attempts   int        `json:"attempts"`             // deliveries to a worker so far
 	Error      *Error     `json:"error,omitempty"`
 	Callback   *Callback  `json:"callback,omitempty"` // with a callback URL: its delivery (the URL stays in the request)
+	// PageErrors are a document job's pages that could not be read (status
+	// succeeded_with_errors), as they fail.
+	PageErrors []output.PageError `json:"page_errors,omitempty"`
 
 	ContentType string `json:"-"` // the result's
 }
@@ -65,6 +72,10 @@ type record struct {
 	ContentType  string `json:"content_type,omitempty"`
 	ResultObject bool   `json:"result_object,omitempty"` // the result is in the object store, not the bucket
 	Owner        string `json:"owner,omitempty"`         // the API key's id that made it ("" with keys off)
+	// A document read as page tasks (pages.go): Done has a bit per page of its plan, set when
+	// the page is read or has failed.
+	Split bool   `json:"split,omitempty"`
+	Done  bitset `json:"done,omitempty"`
 }
 
 // request is the message on the stream: the input without its bytes (in the object store).
@@ -73,8 +84,9 @@ type request struct {
 	URL    string `json:"url,omitempty"`
 	Source string `json:"source"`
 	pipeline.Options
-	CallbackURL string `json:"callback_url,omitempty"`
-	Owner       string `json:"owner,omitempty"`
+	CallbackURL   string `json:"callback_url,omitempty"`
+	CallbackPages bool   `json:"callback_pages,omitempty"`
+	Owner         string `json:"owner,omitempty"`
 	// PagePeriod is the owner's page quota period: its pages are counted when the job ends
 	// (0: the owner has no quota).
 	PagePeriod time.Duration `json:"page_period,omitempty"`
@@ -88,6 +100,9 @@ type request struct {
 type SubmitOptions struct {
 	CallbackURL    string `json:"callback_url,omitempty"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// CallbackPages: the callback gets page events too (page.done, page.failed), not only the
+	// job's end.
+	CallbackPages bool `json:"callback_pages,omitempty"`
 }
 
 // Submission is what POST /jobs takes: the input of /read_ocr and the job's own options, and
@@ -97,6 +112,9 @@ type Submission struct {
 	SubmitOptions
 	Owner      string        // the API key's id ("" with keys off): its jobs, its idempotency keys
 	PagePeriod time.Duration // the owner's page quota period (0: none)
+	// Header goes on the job's message and, from there, on each of its page tasks (trace
+	// context, say); the service's own headers (the message id, the drain count) win.
+	Header map[string][]string
 }
 
 // Caller is who asks about a job: a key sees the jobs it made; an admin key, or any client
@@ -115,13 +133,16 @@ func (c Caller) owns(r record) bool { return c.Admin || c.Key == r.Owner }
 // Jobs queues jobs and answers about them. It is safe for concurrent use.
 type Jobs struct {
 	b     *Broker
-	check func(pipeline.Input) error
+	pipe  *pipeline.Pipeline
+	check func(pipeline.Input) error // pipe.Check
+	plans planCache
 }
 
-// New returns the API side of jobs over b. check is the pipeline's check of a request's
-// options, made before a job is queued so that a bad option is a 400, not a failed job.
-func New(b *Broker, check func(pipeline.Input) error) *Jobs {
-	return &Jobs{b: b, check: check}
+// New returns the API side of jobs over b. The pipeline checks a request's options before a
+// job is queued (a bad option is a 400, not a failed job) and encodes the pages a partial
+// result asks for.
+func New(b *Broker, pipe *pipeline.Pipeline) *Jobs {
+	return &Jobs{b: b, pipe: pipe, check: pipe.Check}
 }
 
 // Errors of the jobs API.
@@ -156,7 +177,7 @@ func (j *Jobs) Submit(ctx context.Context, s Submission) (Job, error) {
 func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error) {
 	in := s.Input
 	req := request{ID: id, URL: in.URL.String(), Source: in.Source, Options: in.Options, CallbackURL: s.CallbackURL,
-		Owner: s.Owner, PagePeriod: s.PagePeriod}
+		CallbackPages: s.CallbackPages, Owner: s.Owner, PagePeriod: s.PagePeriod}
 	bg := context.WithoutCancel(ctx)
 	if !in.URL.Valid() {
 		if len(in.Image) <= j.b.cfg.MaxInline {
@@ -178,9 +199,14 @@ func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error
 		}
 		return Job{}, err
 	}
-	msg, _ := json.Marshal(req)
+	m := nats.NewMsg(subject)
+	m.Data, _ = json.Marshal(req)
+	for k, v := range s.Header {
+		m.Header[k] = v
+	}
+	m.Header.Set(nats.MsgIdHdr, id)
 	// The stream's bound (DiscardNew) refuses a job over --max-queued-jobs.
-	if _, err := j.b.js.Publish(ctx, subject, msg, jetstream.WithMsgID(id)); err != nil {
+	if _, err := j.b.js.PublishMsg(ctx, m); err != nil {
 		if req.InputObject {
 			j.b.data.Delete(bg, inputName(id))
 		}
@@ -207,7 +233,7 @@ func (j *Jobs) Result(ctx context.Context, id string, c Caller) ([]byte, string,
 		return nil, "", err
 	}
 	switch rec.Status {
-	case Succeeded:
+	case Succeeded, SucceededWithErrors:
 	case Failed:
 		return nil, "", failure.New(rec.Error.Code, "%s", rec.Error.Message)
 	case Canceled:
@@ -232,6 +258,9 @@ func (j *Jobs) Cancel(ctx context.Context, id string, c Caller) (job Job, delete
 		}
 		if rec.Status.Done() {
 			j.b.deleteResult(ctx, id, rec.ResultObject)
+			if rec.Split {
+				j.b.deletePages(ctx, id, rec.Progress.PagesTotal)
+			}
 			if err := j.b.records.Delete(ctx, id, jetstream.LastRevision(rev)); err != nil {
 				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 					continue // changed meanwhile
@@ -250,6 +279,7 @@ func (j *Jobs) Cancel(ctx context.Context, id string, c Caller) (job Job, delete
 			return Job{}, false, err
 		}
 		j.b.data.Delete(ctx, inputName(id)) // if it was there
+		j.b.emit(ctx, request{ID: id}, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 		// Tell the runner that has it, if one does (it also finds out when it next writes).
 		j.b.nc.Publish(cancelSubject+id, nil)
 		return rec.view(), false, nil

@@ -102,7 +102,7 @@ func TestIdempotencyKeyInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	j := New(b, func(pipeline.Input) error { return nil })
+	j := &Jobs{b: b, check: func(pipeline.Input) error { return nil }}
 	s := Submission{Input: pipeline.Input{Source: "base64", Image: []byte("an image")}, SubmitOptions: SubmitOptions{IdempotencyKey: "order-17"}}
 	held, _ := json.Marshal(idempotency{Job: "AAAAAAAAAAAAAAAAAAAAAAAAAA", Fingerprint: fingerprint(s)})
 	if _, err := b.records.Create(context.Background(), idempotencyName("", "order-17"), held); err != nil {

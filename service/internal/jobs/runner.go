@@ -15,6 +15,7 @@ import (
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
 
@@ -28,7 +29,8 @@ type Runner struct {
 	pipe    *pipeline.Pipeline
 	budget  *membudget.Budget
 	fetcher *fetch.Fetcher
-	pages   PageCounter // nil: no page quotas
+	pages   PageCounter                               // nil: no page quotas
+	observe func(source string, facts pipeline.Facts) // nil: no metrics
 
 	stopTaking context.CancelFunc
 	stopJobs   context.CancelCauseFunc
@@ -38,7 +40,10 @@ type Runner struct {
 	cancels    *nats.Subscription
 
 	mu   sync.Mutex
-	jobs map[string]context.CancelCauseFunc // the jobs this runner runs, to cancel them
+	jobs map[string]map[int]context.CancelCauseFunc // the jobs (whole: -1, or page tasks) this runner runs, to cancel them
+
+	docs  docCache  // of the jobs whose pages it reads
+	plans planCache // of the same
 }
 
 // errCanceled is a job's context's cause when DELETE /jobs/{id} cancels it.
@@ -51,15 +56,23 @@ type PageCounter interface {
 
 // NewRunner returns a runner; Start starts it.
 func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
-	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]context.CancelCauseFunc{}}
+	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]map[int]context.CancelCauseFunc{}}
 }
 
 // CountPages makes the runner count each finished job's pages against its owner's quota.
 func (r *Runner) CountPages(c PageCounter) { r.pages = c }
 
+// ObserveFacts makes the runner record what the pipeline learned about each input it read
+// (OCR time, pages) through f: the metrics /read_ocr records (httpapi.Server.ObserveFacts).
+func (r *Runner) ObserveFacts(f func(source string, facts pipeline.Facts)) { r.observe = f }
+
 // Start starts taking jobs, and listening for jobs that ran out of deliveries.
 func (r *Runner) Start() error {
 	cons, err := r.b.js.Consumer(context.Background(), streamName, consumerName)
+	if err != nil {
+		return unavailable(err)
+	}
+	pages, err := r.b.js.Consumer(context.Background(), streamName, pagesConsumer)
 	if err != nil {
 		return unavailable(err)
 	}
@@ -82,7 +95,7 @@ func (r *Runner) Start() error {
 	r.jobsCtx, r.stopJobs = context.WithCancelCause(context.Background())
 	r.stopTaking = stopTaking
 	for range max(r.b.cfg.Concurrency, 1) {
-		r.taking.Go(func() { r.take(takeCtx, cons) })
+		r.taking.Go(func() { r.take(takeCtx, cons, pages) })
 	}
 	if r.b.signer != nil {
 		for range deliverers {
@@ -110,27 +123,6 @@ func (r *Runner) Stop(ctx context.Context) {
 	}
 	r.advisories.Unsubscribe()
 	r.cancels.Unsubscribe()
-}
-
-// take fetches one job at a time (a worker that holds none in reserve leaves them to idle
-// workers elsewhere) and runs it.
-func (r *Runner) take(ctx context.Context, cons jetstream.Consumer) {
-	for ctx.Err() == nil {
-		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
-		batch, err := cons.Fetch(1, jetstream.FetchContext(wait))
-		if err != nil {
-			cancel()
-			if ctx.Err() == nil {
-				r.b.log.Warn("taking a job", "err", err)
-				sleep(ctx, time.Second)
-			}
-			continue
-		}
-		for msg := range batch.Messages() {
-			r.run(msg)
-		}
-		cancel()
-	}
 }
 
 // run runs one delivery of a job.
@@ -173,8 +165,15 @@ func (r *Runner) run(msg jetstream.Msg) {
 		msg.Nak()
 		return
 	}
+	if rec.Split {
+		// Split by a process that stopped before it acknowledged the job: its tasks again
+		// (a task whose page is done redoes nothing).
+		r.resumeSplit(ctx, req, msg)
+		return
+	}
 	started := time.Now().UTC()
-	rec.Status, rec.StartedAt, rec.Attempts, rec.Progress.PagesDone = Running, &started, int(meta.NumDelivered), 0
+	// Attempts counts deliveries, given-back ones too (drains: see giveBack).
+	rec.Status, rec.StartedAt, rec.Attempts, rec.Progress.PagesDone = Running, &started, int(meta.NumDelivered)+drains(msg), 0
 	if rev, err = updateRecord(ctx, r.b, rec, rev); err != nil {
 		msg.Nak() // changed (canceled?) meanwhile: the next delivery sees it
 		return
@@ -185,19 +184,25 @@ func (r *Runner) run(msg jetstream.Msg) {
 	defer cancel(nil)
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
 	defer cancelTimeout()
-	r.mu.Lock()
-	r.jobs[req.ID] = cancel
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		delete(r.jobs, req.ID)
-		r.mu.Unlock()
-	}()
+	defer r.track(req.ID, -1, cancel)()
 	stopBeats := r.heartbeat(msg)
 	defer stopBeats()
 
 	p := &progress{b: r.b, rec: rec, rev: rev, cancel: cancel}
-	body, contentType, pages, err := r.read(jobCtx, req, p.update)
+	body, contentType, pages, split, err := r.read(jobCtx, req, p.update, func(data []byte, plan pipeline.Plan) error {
+		rec, rev := p.latest()
+		return r.split(ctx, req, data, plan, msg.Headers(), rec, rev)
+	})
+	if split {
+		if err != nil { // the next delivery splits it again, or finds it canceled
+			log.Warn("job not split: given back", "err", err)
+			msg.NakWithDelay(time.Second)
+			return
+		}
+		log.Info("job split into page tasks", "pages", pages, "window", r.window())
+		msg.Ack()
+		return
+	}
 	rec, rev = p.latest()
 	switch cause := context.Cause(jobCtx); {
 	case errors.Is(cause, errCanceled):
@@ -209,7 +214,11 @@ func (r *Runner) run(msg jetstream.Msg) {
 		rec.Status, rec.StartedAt = Queued, nil
 		updateRecord(ctx, r.b, rec, rev)
 		log.Info("job given back", "err", err)
-		msg.NakWithDelay(2 * time.Second)
+		if errors.Is(cause, failure.ErrShutdown) {
+			r.giveBack(ctx, msg) // not counted as a delivery: the worker did not die
+		} else {
+			msg.NakWithDelay(2 * time.Second)
+		}
 		return
 	}
 	now := time.Now().UTC()
@@ -236,6 +245,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 		msg.Ack()
 		return
 	}
+	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	// The callback is in the outbox before the job is acknowledged: see webhook.go.
 	if req.CallbackURL != "" {
 		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
@@ -256,40 +266,54 @@ func (r *Runner) run(msg jetstream.Msg) {
 }
 
 // read runs the pipeline on the job's input, holding its memory as a request does; it returns
-// the output, its media type and the pages read.
-func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int)) ([]byte, string, int, error) {
+// the output, its media type and the pages read. A document of cfg.SplitPages pages or more
+// is given to split instead (split is true, pages its page count).
+func (r *Runner) read(ctx context.Context, req request, onPage func(done, total int), split func([]byte, pipeline.Plan) error) (body []byte, contentType string, pages int, isSplit bool, err error) {
 	in := pipeline.Input{Source: req.Source, Options: req.Options, Background: true, Progress: onPage, Image: req.Image}
 	size := int64(len(req.Image))
 	switch {
 	case req.URL != "":
 		u, err := fetch.ParseURL(req.URL)
 		if err != nil {
-			return nil, "", 0, err
+			return nil, "", 0, false, err
 		}
 		in.URL = u
 	case req.InputObject:
 		info, err := r.b.data.GetInfo(ctx, inputName(req.ID))
 		if err != nil {
-			return nil, "", 0, unavailable(err)
+			return nil, "", 0, false, unavailable(err)
 		}
 		size = int64(info.Size)
 	}
 	mem, err := r.budget.Reserve(ctx, size)
 	defer mem.Release()
 	if err != nil {
-		return nil, "", 0, err
+		return nil, "", 0, false, err
 	}
 	if req.InputObject {
 		if in.Image, err = r.b.data.GetBytes(ctx, inputName(req.ID)); err != nil {
-			return nil, "", 0, unavailable(err)
+			return nil, "", 0, false, unavailable(err)
 		}
+	}
+	if r.b.cfg.SplitPages > 0 {
+		data, plan, err := r.pipe.Plan(ctx, in, mem)
+		if err != nil {
+			return nil, "", 0, false, err
+		}
+		if len(plan.Pages) >= r.b.cfg.SplitPages {
+			return nil, "", len(plan.Pages), true, split(data, plan)
+		}
+		in.Image, in.URL = data, fetch.URL{} // fetched once
 	}
 	var facts pipeline.Facts
 	res, err := r.pipe.Run(ctx, in, mem, &facts)
-	if err != nil {
-		return nil, "", 0, err
+	if r.observe != nil && err == nil {
+		r.observe(req.Source, facts)
 	}
-	return res.Body, res.ContentType, facts.Pages, nil
+	if err != nil {
+		return nil, "", 0, false, err
+	}
+	return res.Body, res.ContentType, facts.Pages, false, nil
 }
 
 // retryable errors are the service's, not the job's: a full queue, memory in use, a broker
@@ -305,9 +329,8 @@ func retryable(err error) bool {
 // cancelJob stops a job this runner is running (DELETE /jobs/{id}).
 func (r *Runner) cancelJob(id string) {
 	r.mu.Lock()
-	cancel := r.jobs[id]
-	r.mu.Unlock()
-	if cancel != nil {
+	defer r.mu.Unlock()
+	for _, cancel := range r.jobs[id] {
 		cancel(errCanceled)
 	}
 }
@@ -365,7 +388,7 @@ func (p *progress) latest() (record, uint64) {
 
 // maxDeliveriesSubject is JetStream's advisory for a job delivered MaxDeliver times without
 // being acknowledged: every worker that took it died (or hung) while running it.
-const maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + "." + consumerName
+const maxDeliveriesSubject = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + streamName + ".*"
 
 // onMaxDeliveries marks such a job failed, with the reason, and removes it from the stream
 // (a work queue keeps a message nobody acknowledged).
@@ -383,11 +406,15 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 	if err != nil {
 		return
 	}
+	defer r.b.stream.DeleteMsg(ctx, adv.StreamSeq)
+	if strings.HasPrefix(raw.Subject, pagesSubject) {
+		r.pageLost(ctx, raw.Data, raw.Header, adv.Deliveries)
+		return
+	}
 	var req request
 	if json.Unmarshal(raw.Data, &req) != nil {
 		return
 	}
-	defer r.b.stream.DeleteMsg(ctx, adv.StreamSeq)
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if err != nil || rec.Status.Done() {
 		return
@@ -404,6 +431,7 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 		r.b.data.Delete(ctx, inputName(req.ID))
 	}
 	r.b.log.Warn("job failed: its workers died", "job", req.ID, "deliveries", adv.Deliveries)
+	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	if req.CallbackURL != "" {
 		// The job's message is gone: this is the callback's one chance to reach the outbox.
 		for try := 0; ; try++ {
@@ -416,6 +444,25 @@ func (r *Runner) onMaxDeliveries(m *nats.Msg) {
 			}
 			time.Sleep(time.Second)
 		}
+	}
+}
+
+// pageLost fails a page task that every worker it was given to died with: a page error (the
+// others are read), and the steps after its checkpoint.
+func (r *Runner) pageLost(ctx context.Context, data []byte, header nats.Header, deliveries uint64) {
+	var t pageTask
+	if json.Unmarshal(data, &t) != nil || !validID(t.ID) || t.Index < 0 || t.Index >= t.Total {
+		return
+	}
+	e := &output.PageError{Page: t.Page.Number, Code: string(failure.WorkerLost), Message: "the page was given to a worker " +
+		strconv.FormatUint(deliveries, 10) + " times and each stopped before finishing it (killed or out of memory?): not retried"}
+	if err := r.checkpoint(ctx, t, e); err != nil {
+		r.b.log.Error("lost page not recorded", "job", t.ID, "page", t.Page.Number, "err", err)
+		return
+	}
+	r.b.log.Warn("page failed: its workers died", "job", t.ID, "page", t.Page.Number, "deliveries", deliveries)
+	if err := r.afterPage(ctx, t, header); err != nil {
+		r.b.log.Error("after a lost page", "job", t.ID, "err", err)
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/webhook"
 )
 
@@ -69,6 +71,7 @@ type delivery struct {
 	Job  string          `json:"job"`
 	URL  string          `json:"url"`
 	Body json.RawMessage `json:"body"`
+	Page bool            `json:"page,omitempty"` // a page event (callback_pages): the record's callback state is the final one's
 }
 
 // event is the body POSTed, in the structure Standard Webhooks recommends.
@@ -80,6 +83,32 @@ type event struct {
 		Status Status `json:"status"`
 		Error  *Error `json:"error,omitempty"`
 	} `json:"data"`
+}
+
+// enqueueEvent puts a page event in the outbox (callback_pages), as the final callback is: a
+// body of the same structure, the type page.done or page.failed, the page in data.
+func (b *Broker) enqueueEvent(ctx context.Context, url string, ev Event, dedup string) error {
+	body, _ := json.Marshal(struct {
+		Type      string    `json:"type"`
+		Timestamp time.Time `json:"timestamp"`
+		Data      struct {
+			ID        string            `json:"id"`
+			Status    Status            `json:"status"`
+			Page      int               `json:"page"`
+			PageError *output.PageError `json:"page_error,omitempty"`
+		} `json:"data"`
+	}{Type: ev.Type, Timestamp: time.Now().UTC().Truncate(time.Second), Data: struct {
+		ID        string            `json:"id"`
+		Status    Status            `json:"status"`
+		Page      int               `json:"page"`
+		PageError *output.PageError `json:"page_error,omitempty"`
+	}{ev.Job.ID, ev.Status, ev.Page, ev.PageError}})
+	d := delivery{ID: ev.Job.ID + "." + strings.ReplaceAll(dedup, "/", "."), Job: ev.Job.ID, URL: url, Body: body, Page: true}
+	msg, _ := json.Marshal(d)
+	if _, err := b.js.Publish(ctx, outboxSubject, msg, jetstream.WithMsgID(d.ID)); err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // enqueueCallback puts job's callback in the outbox. Publishing it twice (a job redelivered
@@ -151,7 +180,9 @@ func (r *Runner) deliver(ctx context.Context, msg jetstream.Msg) {
 		next := now.Add(schedule[attempt-1])
 		cb.State, cb.NextAttempt = CallbackRetrying, &next
 	}
-	r.b.setCallback(d.Job, cb)
+	if !d.Page {
+		r.b.setCallback(d.Job, cb)
+	}
 	switch cb.State {
 	case CallbackDelivered:
 		log.Info("callback delivered", "status", status)

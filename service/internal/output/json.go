@@ -45,13 +45,16 @@ type jsonDocument struct {
 	Lines      []line     `json:"lines"`
 	Words      []word     `json:"words"`
 	Pages      []jsonPage `json:"pages"`
+	// PageErrors are the pages not read (a job's), absent from pages.
+	PageErrors []PageError `json:"page_errors,omitempty"`
 }
 
 func jsonBody(pages []Page) jsonDocument {
 	doc := jsonDocument{Text: JoinText(pages), Lines: []line{}, Words: []word{}, Pages: []jsonPage{}}
 	var sum float64
 	var words int
-	for _, p := range pages {
+	doc.PageErrors = pageErrors(pages)
+	for _, p := range read(pages) {
 		jp := jsonPage{Page: p.Number, Width: p.Width, Height: p.Height, DPI: p.DPI, Source: "ocr",
 			Text: p.Result.Text, Lines: []line{}, Words: []word{}}
 		if p.Result.Extracted {

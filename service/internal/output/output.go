@@ -156,6 +156,43 @@ type Page struct {
 	// of its colour components), when imageinput.Page.KeepsJPEG.
 	JPEG           []byte
 	JPEGComponents int
+	// Error is a page that could not be read (a job's page: the synchronous /read_ocr fails
+	// whole instead). Its text is a mark saying so; its renderings are empty.
+	Error *PageError
+}
+
+// PageError is why a page was not read: the code and message /read_ocr would have answered.
+type PageError struct {
+	Page    int    `json:"page"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Mark is what the text formats hold in place of a page not read.
+func (e PageError) Mark() string {
+	return fmt.Sprintf("[page %d not read: %s: %s]", e.Page, e.Code, e.Message)
+}
+
+// pageErrors lists the pages not read (nil when every page was).
+func pageErrors(pages []Page) []PageError {
+	var errs []PageError
+	for _, p := range pages {
+		if p.Error != nil {
+			errs = append(errs, *p.Error)
+		}
+	}
+	return errs
+}
+
+// read drops the pages not read (for the renderings that have no way to mark one).
+func read(pages []Page) []Page {
+	out := make([]Page, 0, len(pages))
+	for _, p := range pages {
+		if p.Error == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Encode writes pages (in order) as f. version is Tesseract's (for the heads of hOCR and ALTO).
@@ -163,18 +200,19 @@ func Encode(w io.Writer, f Format, pages []Page, version string) error {
 	switch f {
 	case Text:
 		return writeJSON(w, struct {
-			Text string `json:"text"`
-		}{JoinText(pages)})
+			Text       string      `json:"text"`
+			PageErrors []PageError `json:"page_errors,omitempty"`
+		}{JoinText(pages), pageErrors(pages)})
 	case JSON:
 		return writeJSON(w, jsonBody(pages))
 	case HOCR:
-		return write(w, hocrHead(version), pages, func(p Page) string { return p.Result.HOCR }, hocrTail)
+		return write(w, hocrHead(version), pages, func(p Page) string { return p.Result.HOCR + xmlMark(p) }, hocrTail)
 	case ALTO:
-		return write(w, altoHead(version), pages, func(p Page) string { return p.Result.ALTO }, altoTail)
+		return write(w, altoHead(version), pages, func(p Page) string { return p.Result.ALTO + xmlMark(p) }, altoTail)
 	case TSV:
-		return write(w, tsvHead, pages, func(p Page) string { return p.Result.TSV }, "")
+		return write(w, tsvHead, read(pages), func(p Page) string { return p.Result.TSV }, "")
 	case PDF:
-		return imagePDF(w, pages)
+		return imagePDF(w, read(pages))
 	}
 	return fmt.Errorf("unknown format %q", f)
 }
@@ -190,9 +228,21 @@ func JoinText(pages []Page) string {
 		if i > 0 {
 			b.WriteString(pageSeparator)
 		}
+		if p.Error != nil {
+			b.WriteString(p.Error.Mark() + "\n")
+			continue
+		}
 		b.WriteString(p.Result.Text)
 	}
 	return b.String()
+}
+
+// xmlMark is a comment in place of a page not read (hOCR, ALTO).
+func xmlMark(p Page) string {
+	if p.Error == nil {
+		return ""
+	}
+	return "  <!-- " + strings.ReplaceAll(p.Error.Mark(), "--", "- -") + " -->\n"
 }
 
 func write(w io.Writer, head string, pages []Page, page func(Page) string, tail string) error {

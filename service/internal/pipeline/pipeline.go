@@ -256,25 +256,32 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 	if info.Encrypted && opts.format == output.PDF {
 		// Its text layer's streams would have to be encrypted with the document's key; OCRmyPDF
 		// refuses such files too. Said before any page is read.
-		return nil, failure.New(failure.EncryptedPDF, "the PDF is encrypted (an owner password): a text layer cannot be added to it; decrypt it first (e.g. qpdf --decrypt) or ask for text or json")
+		return nil, errEncrypted
 	}
-	// Every format renders PDF pages in gray (black and white ones in 1 bit): a searchable PDF
-	// keeps the original page, so the rendering is Tesseract's input only, and colour gives it
-	// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
-	// blue, for ink), at 4 bytes a pixel instead of 1.
-	const colour = false
-	maxPixels := p.cfg.MaxPixels
-	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour); m >= 0 {
-		maxPixels = min(maxPixels, m)
-	}
+	maxPixels := p.pdfMaxPixels(doc)
 	for i, n := range info.Selected {
-		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, maxPixels, colour)
+		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, maxPixels, pdfColour)
 		if err != nil {
 			return nil, err
 		}
 		pages = append(pages, pg)
 	}
 	return pages, nil
+}
+
+// Every format renders PDF pages in gray (black and white ones in 1 bit): a searchable PDF
+// keeps the original page, so the rendering is Tesseract's input only, and colour gives it
+// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
+// blue, for ink), at 4 bytes a pixel instead of 1.
+const pdfColour = false
+
+// pdfMaxPixels is the largest rendering of a page of doc (a PDF) that fits the limits.
+func (p *Pipeline) pdfMaxPixels(doc imageinput.Document) int64 {
+	maxPixels := p.cfg.MaxPixels
+	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), pdfColour); m >= 0 {
+		maxPixels = min(maxPixels, m)
+	}
+	return maxPixels
 }
 
 // read recognises pages, spread over the workers, and returns them in order. The first page
@@ -290,20 +297,13 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	g.SetLimit(p.documentWorkers())
 	for i, pg := range pages {
 		g.Go(func() error {
-			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
+			var err error
+			out[i], err = p.readPage(gctx, pg, opts, mem, len(pages) > 1 || in.Background)
 			if err != nil {
 				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
 					return nil // stopped because another page failed: that page's error is the answer
 				}
 				return err
-			}
-			if err := mem.Grow(ctx, int64(len(res.PDF)+len(res.HOCR)+len(res.ALTO)+len(res.TSV)+len(res.Text))); err != nil {
-				return err
-			}
-			out[i] = output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
-			if opts.format == output.PDF && pg.KeepsJPEG() {
-				out[i].JPEG, out[i].JPEGComponents = pg.Data(), pg.Components()
 			}
 			if in.Progress != nil {
 				mu.Lock()
@@ -316,6 +316,23 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// readPage recognises one page, holding its renderings' memory in mem.
+func (p *Pipeline) readPage(ctx context.Context, pg imageinput.Page, opts options, mem *membudget.Reservation, batch bool) (output.Page, error) {
+	res, err := p.engine.RecognizePage(ctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
+		Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: batch})
+	if err != nil {
+		return output.Page{}, err
+	}
+	if err := mem.Grow(ctx, int64(len(res.PDF)+len(res.HOCR)+len(res.ALTO)+len(res.TSV)+len(res.Text))); err != nil {
+		return output.Page{}, err
+	}
+	out := output.Page{Number: pg.Number(), Width: pg.Width(), Height: pg.Height(), DPI: pg.DPI(), Result: res}
+	if opts.format == output.PDF && pg.KeepsJPEG() {
+		out.JPEG, out.JPEGComponents = pg.Data(), pg.Components()
 	}
 	return out, nil
 }

@@ -5,7 +5,7 @@
 const LOW = 60; // words read with less confidence (%) are marked
 const POLL_MS = 500;
 const KEY = 'readocr.apiKey'; // session storage: this tab only
-const DONE = new Set(['succeeded', 'failed', 'canceled']);
+const DONE = new Set(['succeeded', 'succeeded_with_errors', 'failed', 'canceled']);
 const EXT = { text: 'txt', json: 'json', pdf: 'pdf', hocr: 'hocr', alto: 'xml', tsv: 'tsv' };
 const NAMES = { text: 'Text', json: 'JSON', pdf: 'Searchable PDF', hocr: 'hOCR', alto: 'ALTO', tsv: 'TSV' };
 
@@ -277,7 +277,7 @@ function showProgress(job) {
   const bar = $('progress');
   const { pages_done: done, pages_total: total } = job.progress;
   let label;
-  if (job.status === 'succeeded') {
+  if (job.status === 'succeeded' || job.status === 'succeeded_with_errors') {
     bar.value = 100;
     label = `Done: ${total} of ${total} pages read, 100 %`;
   } else if (total > 0) {
