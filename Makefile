@@ -117,10 +117,18 @@ e2e: ## on a real minikube (a running one, or built here): kubectl apply, rollou
 minikube: ## on the running minikube: build or load the image, kubectl apply -f manifests, wait, print the URL
 	hack/minikube.sh
 
+# The Ansible control node's virtualenv: Debian 12 and Ubuntu 24.04 refuse `pip install` outside
+# one (PEP 668, "externally-managed-environment"). The Ansible targets use it when it exists.
+ANSIBLE_VENV ?= $(CURDIR)/.venv
+ansible-deps test-ansible ansible-e2e ansible-local: export PATH := $(if $(wildcard $(ANSIBLE_VENV)/bin/ansible-playbook),$(ANSIBLE_VENV)/bin:)$(PATH)
+
 .PHONY: ansible-deps
-ansible-deps: ## the Ansible control node: ansible-core and the linters at pinned versions (pip), the collections
-	python3 -m pip install --user -r ansible/requirements.txt
-	cd ansible && ansible-galaxy collection install -r requirements.yml
+ansible-deps: ## the Ansible control node: a virtualenv (.venv) with ansible-core and the linters at pinned versions, the collections
+	@python3 -c 'import ensurepip' 2>/dev/null || { echo "python3 cannot make a virtualenv: sudo apt-get install python3-venv"; exit 1; }
+	python3 -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install -q -r ansible/requirements.txt
+	cd ansible && $(ANSIBLE_VENV)/bin/ansible-galaxy collection install -r requirements.yml
+	@echo "ansible: $(ANSIBLE_VENV)/bin (make's Ansible targets use it; in a shell: source .venv/bin/activate)"
 
 .PHONY: test-ansible
 test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container
