@@ -45,7 +45,7 @@ test: test-deps ## unit and integration tests on real libtesseract, with the rac
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, hadolint's rules and ShellCheck pass, workflow and pin rules, the gosseract patch
+lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, hadolint's rules and ShellCheck pass, workflow and pin rules, the README's tested blocks, the gosseract patch
 	@out=$$(gofmt -l service client infra internal test third_party hack images); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
@@ -54,7 +54,7 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfil
 	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run .ci/prebuild)
 	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile images/langpacks/Dockerfile
 	@# What fails GitHub's lint job or leaves a pin unwatched, checked here (static: a few seconds).
-	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins
+	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins ./test/readme
 	hack/gosseract-patch.sh --verify
 
 .PHONY: fuzz
