@@ -157,3 +157,60 @@ func TestEverySubstitutionIsUsed(t *testing.T) {
 		}
 	}
 }
+
+// The tested blocks name the image of this VERSION: a release that bumps VERSION without them
+// would leave users loading an image that `make image` no longer tags.
+func TestBlocksNameThisVersion(t *testing.T) {
+	v, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := strings.TrimSpace(string(v))
+	image := regexp.MustCompile(`ghcr\.io/readocr/readocr:([0-9][0-9A-Za-z.+-]*)`)
+	for _, b := range blocks {
+		for _, m := range image.FindAllStringSubmatch(raw(t, b.file, b.name), -1) {
+			if m[1] != version {
+				t.Errorf("%s's %q block names %s, but VERSION is %s", b.file, b.name, m[0], version)
+			}
+		}
+	}
+}
+
+// Every secret and variable the workflows read is in the README's table of what each is and the
+// least it needs.
+func TestEveryCISecretIsDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(readme), "### Secrets and variables")
+	if start < 0 {
+		t.Fatal("README.md has no \"Secrets and variables\" section")
+	}
+	section := string(readme[start:])
+	if end := strings.Index(section[4:], "\n### "); end >= 0 {
+		section = section[:end+4]
+	}
+	files, _ := filepath.Glob(filepath.Join(root, ".github", "workflows", "*.yml"))
+	ref := regexp.MustCompile(`\b(secrets|vars)\.([A-Za-z_][A-Za-z0-9_]*)`)
+	seen := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ref.FindAllStringSubmatch(string(b), -1) {
+			if seen[m[2]] {
+				continue
+			}
+			seen[m[2]] = true
+			if !regexp.MustCompile("(?m)^\\| `" + m[2] + "` ").MatchString(section) {
+				t.Errorf("%s reads %s.%s, which README.md's secrets table does not describe (what it is, the least privilege it needs)", filepath.Base(f), m[1], m[2])
+			}
+		}
+	}
+	if len(seen) == 0 {
+		t.Fatal("no secrets or variables found in .github/workflows: the pattern is stale")
+	}
+	t.Logf("documented: %v", seen)
+}
