@@ -131,11 +131,11 @@ ansible-deps: ## the Ansible control node: a virtualenv (.venv) with ansible-cor
 	@echo "ansible: $(ANSIBLE_VENV)/bin (make's Ansible targets use it; in a shell: source .venv/bin/activate)"
 
 .PHONY: test-ansible
-test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container
+test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container, over SSH as a non-root user with sudo
 	hack/ansible-test.sh
 
 .PHONY: ansible-e2e
-ansible-e2e: ## the whole playbook for real on this host (minikube with the none driver), twice, the second with changed=0
+ansible-e2e: ## ansible/README.md's block for real on this host over SSH as a non-root user with sudo (minikube with the none driver), twice, the second with changed=0
 	hack/ansible-e2e.sh
 
 .PHONY: ansible-local

@@ -83,6 +83,15 @@ all:
           kube_tools_install_minikube: false
 INV
 
+# The target is as strict as a real host: without acl, deploy cannot become another
+# unprivileged user (nobody here), which is why the base role comes first.
+if ANSIBLE_STDOUT_CALLBACK=default ansible -i "$work/inventory.yml" "$name" -b --become-user nobody \
+  -m ansible.builtin.command -a 'id -un' >"$work/noacl.log" 2>&1; then
+  cat "$work/noacl.log"; echo "the target let deploy become nobody without acl: it hides what a real host refuses"; exit 1
+fi
+grep -q 'Failed to set permissions on the temporary files' "$work/noacl.log" || { cat "$work/noacl.log"; exit 1; }
+echo "without acl: deploy cannot become an unprivileged user (as on a real host)"
+
 # shellcheck disable=SC2120 # extra ansible-playbook arguments, when a caller has some
 converge() { ANSIBLE_STDOUT_CALLBACK=default ansible-playbook -i "$work/inventory.yml" site.yml --tags docker,tools "$@"; }
 echo "--- converge"
