@@ -78,7 +78,7 @@ CFG
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
 sshd=$!
 for _ in $(seq 1 20); do
-  ssh-keyscan -p "$ssh_port" -t ed25519 127.0.0.1 2>/dev/null | sed "s/^127.0.0.1/[127.0.0.1]:$ssh_port/" >"$work/known_hosts"
+  ssh-keyscan -p "$ssh_port" -t ed25519 127.0.0.1 2>/dev/null | sed "s/^127.0.0.1/[127.0.0.1]:$ssh_port/" >"$work/known_hosts" || true
   [ -s "$work/known_hosts" ] && break
   sleep 0.5
 done

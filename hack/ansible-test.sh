@@ -43,7 +43,7 @@ docker cp "$work/id.pub" "$name:/home/deploy/.ssh/authorized_keys"
 docker exec "$name" sh -c 'chown deploy:deploy /home/deploy/.ssh/authorized_keys && chmod 0600 /home/deploy/.ssh/authorized_keys'
 ssh_port=$(docker port "$name" 22/tcp | head -1 | sed 's/.*://')
 for _ in $(seq 1 30); do
-  ssh-keyscan -p "$ssh_port" -t ed25519 127.0.0.1 2>/dev/null | sed "s/^127.0.0.1/[127.0.0.1]:$ssh_port/" >"$work/known_hosts"
+  ssh-keyscan -p "$ssh_port" -t ed25519 127.0.0.1 2>/dev/null | sed "s/^127.0.0.1/[127.0.0.1]:$ssh_port/" >"$work/known_hosts" || true
   [ -s "$work/known_hosts" ] && break
   sleep 1
 done
