@@ -124,7 +124,9 @@ ansible-deps test-ansible ansible-e2e ansible-local: export PATH := $(if $(wildc
 
 .PHONY: ansible-deps
 ansible-deps: ## the Ansible control node: a virtualenv (.venv) with ansible-core and the linters at pinned versions, the collections
-	@python3 -c 'import ensurepip' 2>/dev/null || { echo "python3 cannot make a virtualenv: sudo apt-get install python3-venv"; exit 1; }
+	@# Debian and Ubuntu ship venv's pip in a package of its own: installed with apt when missing (asks for sudo).
+	@python3 -c 'import ensurepip' 2>/dev/null || { command -v apt-get >/dev/null || { echo "python3 cannot make a virtualenv (venv, ensurepip)"; exit 1; }; \
+	  s=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "installing python3-venv (apt)"; $$s apt-get update -qq && $$s apt-get install -y -qq python3-venv; }
 	python3 -m venv $(ANSIBLE_VENV)
 	$(ANSIBLE_VENV)/bin/pip install -q -r ansible/requirements.txt
 	cd ansible && $(ANSIBLE_VENV)/bin/ansible-galaxy collection install -r requirements.yml
