@@ -45,7 +45,7 @@ test: test-deps ## unit and integration tests on real libtesseract, with the rac
 TOOLS := $(GO) tool -modfile=hack/tools/go.mod
 
 .PHONY: lint
-lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, hadolint's rules and ShellCheck pass, workflow and pin rules, the gosseract patch
+lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfilelint, hadolint's rules and ShellCheck pass, workflow and pin rules, the README's tested blocks, the gosseract patch
 	@out=$$(gofmt -l service client infra internal test third_party hack images); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) staticcheck ./...
@@ -54,7 +54,7 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfil
 	shellcheck -x $$(git ls-files 'hack/*.sh' 'hack/**/*.sh' .ci/run .ci/prebuild)
 	npm ci --prefix hack/tools --silent --no-audit --no-fund && hack/tools/node_modules/.bin/dockerfilelint Dockerfile images/langpacks/Dockerfile
 	@# What fails GitHub's lint job or leaves a pin unwatched, checked here (static: a few seconds).
-	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins
+	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins ./test/readme
 	hack/gosseract-patch.sh --verify
 
 .PHONY: fuzz
@@ -117,17 +117,27 @@ e2e: ## on a real minikube (a running one, or built here): kubectl apply, rollou
 minikube: ## on the running minikube: build or load the image, kubectl apply -f manifests, wait, print the URL
 	hack/minikube.sh
 
+# The Ansible control node's virtualenv: Debian 12 and Ubuntu 24.04 refuse `pip install` outside
+# one (PEP 668, "externally-managed-environment"). The Ansible targets use it when it exists.
+ANSIBLE_VENV ?= $(CURDIR)/.venv
+ansible-deps test-ansible ansible-e2e ansible-local: export PATH := $(if $(wildcard $(ANSIBLE_VENV)/bin/ansible-playbook),$(ANSIBLE_VENV)/bin:)$(PATH)
+
 .PHONY: ansible-deps
-ansible-deps: ## the Ansible control node: ansible-core and the linters at pinned versions (pip), the collections
-	python3 -m pip install --user -r ansible/requirements.txt
-	cd ansible && ansible-galaxy collection install -r requirements.yml
+ansible-deps: ## the Ansible control node: a virtualenv (.venv) with ansible-core and the linters at pinned versions, the collections
+	@# Debian and Ubuntu ship venv's pip in a package of its own: installed with apt when missing (asks for sudo).
+	@python3 -c 'import ensurepip' 2>/dev/null || { command -v apt-get >/dev/null || { echo "python3 cannot make a virtualenv (venv, ensurepip)"; exit 1; }; \
+	  s=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "installing python3-venv (apt)"; $$s apt-get update -qq && $$s apt-get install -y -qq python3-venv; }
+	python3 -m venv $(ANSIBLE_VENV)
+	$(ANSIBLE_VENV)/bin/pip install -q -r ansible/requirements.txt
+	cd ansible && $(ANSIBLE_VENV)/bin/ansible-galaxy collection install -r requirements.yml
+	@echo "ansible: $(ANSIBLE_VENV)/bin (make's Ansible targets use it; in a shell: source .venv/bin/activate)"
 
 .PHONY: test-ansible
-test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container
+test-ansible: ## lint the playbook and converge it twice on a systemd Debian 12 container, over SSH as a non-root user with sudo
 	hack/ansible-test.sh
 
 .PHONY: ansible-e2e
-ansible-e2e: ## the whole playbook for real on this host (minikube with the none driver), twice, the second with changed=0
+ansible-e2e: ## ansible/README.md's block for real on this host over SSH as a non-root user with sudo (minikube with the none driver), twice, the second with changed=0
 	hack/ansible-e2e.sh
 
 .PHONY: ansible-local

@@ -93,7 +93,7 @@ func serviceURL(w *Resources, cfg Config) pulumi.StringOutput {
 	}
 	switch cfg.ServiceType {
 	case "NodePort":
-		return pulumi.Sprintf("http://<node-ip>:%d (minikube: minikube service readocr --url)", w.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem())
+		return pulumi.Sprintf("http://<node-ip>:%d (minikube: kubectl port-forward svc/readocr 4000:4000)", w.Service.Spec.Ports().Index(pulumi.Int(0)).NodePort().Elem())
 	case "LoadBalancer":
 		ing := w.Service.Status.LoadBalancer().Ingress().Index(pulumi.Int(0))
 		return pulumi.Sprintf("http://%s:4000", pulumi.All(ing.Ip(), ing.Hostname()).ApplyT(func(v []any) string {

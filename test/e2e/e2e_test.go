@@ -1,14 +1,15 @@
 // Package e2e deploys readocr on a real minikube the ways its users do and uses it:
 //
-//   - kubectl: exactly the README's steps (the image loaded with `minikube image load`,
-//     `kubectl apply -f manifests`, `kubectl rollout status`, `minikube service readocr --url`),
-//     into a namespace that enforces the restricted Pod Security Standard; real pages through
-//     the URL; a rolling update and a pod deletion under load with no failed request; the
+//   - kubectl: the README's block marked `test: kubectl`, as written (hack/readme-block.sh: the
+//     image built and loaded, `kubectl apply -f manifests`, `kubectl rollout status`, a page
+//     and a job through `kubectl port-forward`), into a namespace that enforces the restricted
+//     Pod Security Standard; real pages through the NodePort (`minikube service --url`, which
+//     returns on Linux); a rolling update and a pod deletion under load with no failed request; the
 //     autoscaler out under load and back in (replica counts logged); a page at the memory cap;
 //     a job through the Service whose worker pod is deleted mid-job, twice (SIGTERM, then
 //     SIGKILL), and which still succeeds once; KEDA's ScaledObject accepted by KEDA's CRD.
-//   - Pulumi: `pulumi up` with the committed minikube stack against minikube's kubeconfig, the
-//     same checks, a preview that shows no change, `pulumi destroy` that leaves nothing.
+//   - Pulumi: the README's block marked `test: pulumi`, in a fresh shell (pulumi login --local,
+//     the passphrase, the image, `pulumi up` of the committed minikube stack), the same checks, a preview that shows no change, `pulumi destroy` that leaves nothing.
 //
 // It runs from hack/e2e.sh (make e2e), which brings up or picks minikube and loads the images;
 // E2E_IMAGE must be set.
@@ -199,12 +200,15 @@ func TestKubectlApply(t *testing.T) {
 	e := getEnv(t)
 	began := time.Now()
 	ns := namespace(t, "readocr-kubectl")
-	out := kubectl(t, "apply", "-n", ns, "-f", "manifests")
-	t.Logf("kubectl apply -f manifests:\n%s", out)
-	if strings.Contains(out, "Warning") {
+	// The README's steps as written (image, kubectl apply -f manifests, rollout, a page and a job
+	// through kubectl port-forward), in this test's namespace (the kubeconfig's context).
+	out := runBlock(t, "README.md", "kubectl", map[string]string{"KUBECONFIG": kubeconfigIn(t, ns), "READOCR_TEST_PORT": freePort(t)})
+	if strings.Contains(out, "Warning: ") && strings.Contains(out, "PodSecurity") {
 		t.Errorf("Pod Security warnings: %s", out)
 	}
-	kubectl(t, "rollout", "status", "deploy/readocr", "-n", ns, "--timeout=300s")
+	if !strings.Contains(out, "This is a lot of 12 point text to test the") || !strings.Contains(out, "HTTP/1.1 202 Accepted") {
+		t.Errorf("the README's page and job through kubectl port-forward: want the page's text and a 202, got:\n%s", tail(out, 20))
+	}
 	waitReady(t, ns, 2, 3*time.Minute) // the autoscaler's floor
 	t.Logf("apply to %d ready pods: %v", 2, time.Since(began).Round(100*time.Millisecond))
 	url := serviceURL(t, ns)
@@ -328,24 +332,63 @@ func TestPulumiUp(t *testing.T) {
 	}
 	began := time.Now()
 	ns := namespace(t, "readocr-pulumi")
-	work := t.TempDir()
-	// The committed minikube stack's configuration, in a stack of this test's own.
-	stackCfg := filepath.Join(work, "Pulumi.e2e.yaml")
-	b, err := os.ReadFile(filepath.Join(root(), "Pulumi.minikube.yaml"))
+	// The README's block as a newcomer runs it in a fresh shell: a home of its own (pulumi login
+	// --local keeps its state there), no backend or passphrase in the environment, the image built
+	// and loaded, the committed minikube stack; in this test's namespace (the kubeconfig's
+	// context). The Go caches, minikube's home and the Pulumi CLI's plugins stay the machine's.
+	home := t.TempDir()
+	env := map[string]string{"HOME": home, "KUBECONFIG": kubeconfigIn(t, ns)}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+		env[k] = run(t, "go", "env", k)
+	}
+	userHome, _ := os.UserHomeDir()
+	if env["MINIKUBE_HOME"] = os.Getenv("MINIKUBE_HOME"); env["MINIKUBE_HOME"] == "" {
+		env["MINIKUBE_HOME"] = filepath.Join(userHome, ".minikube")
+	}
+	// Plugins the CLI downloaded live in its home: keep it. Ambient plugins (on PATH, as
+	// hack/pulumi.sh builds them here) need none: the new user's ~/.pulumi, as a newcomer has.
+	drop := []string{"PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN"}
+	if os.Getenv("PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION") == "true" {
+		drop = append(drop, "PULUMI_HOME")
+	} else if env["PULUMI_HOME"] = os.Getenv("PULUMI_HOME"); env["PULUMI_HOME"] == "" {
+		env["PULUMI_HOME"] = filepath.Join(userHome, ".pulumi")
+	}
+	stackFile := filepath.Join(root(), "Pulumi.minikube.yaml")
+	committed, err := os.ReadFile(stackFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(stackCfg, b, 0o644)
-	os.Setenv("PULUMI_BACKEND_URL", "file://"+work)
+	t.Cleanup(func() { os.WriteFile(stackFile, committed, 0o644) }) // stack init adds its salt
+	// What the README's shell has after the block, for the test's own pulumi commands.
+	pulumiEnv := []string{"PULUMI_CONFIG_PASSPHRASE=minikube", "PULUMI_BACKEND_URL=", "PULUMI_HOME=" + env["PULUMI_HOME"]}
+	for k, v := range env {
+		pulumiEnv = append(pulumiEnv, k+"="+v)
+	}
+	if env["PULUMI_HOME"] == "" {
+		pulumiEnv[2] = "PULUMI_HOME=" + filepath.Join(home, ".pulumi")
+	}
 	pulumi := func(args ...string) string {
 		t.Helper()
-		return run(t, "pulumi", append(args, "--stack", "e2e", "--non-interactive", "--config-file", stackCfg)...)
+		out, err := runEnv(pulumiEnv, "pulumi", append(args, "--stack", "minikube", "--non-interactive")...)
+		if err != nil {
+			t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, tail(out, 30))
+		}
+		return out
 	}
-	run(t, "pulumi", "stack", "init", "e2e", "--non-interactive")
-	t.Cleanup(func() { os.Remove(filepath.Join(root(), "Pulumi.e2e.yaml")) })
-	pulumi("config", "set", "readocr:namespace", ns)
-	out := pulumi("up", "--yes", "--skip-preview", "--suppress-progress")
-	t.Logf("pulumi up: %v\n%s", time.Since(began).Round(100*time.Millisecond), tail(out, 15))
+	t.Cleanup(func() {
+		runEnv(pulumiEnv, "pulumi", "destroy", "--yes", "--skip-preview", "--suppress-progress", "--stack", "minikube", "--non-interactive")
+		runEnv(pulumiEnv, "pulumi", "stack", "rm", "minikube", "--yes", "--force", "--non-interactive")
+	})
+	out := runBlock(t, "README.md", "pulumi", env, drop...)
+	if !strings.Contains(out, "http://<node-ip>:30400") {
+		t.Errorf("pulumi stack output url: want the NodePort's URL, got:\n%s", tail(out, 5))
+	}
+	if state, _ := filepath.Glob(filepath.Join(home, ".pulumi", "stacks", "*minikube.json")); len(state) == 0 {
+		if state, _ = filepath.Glob(filepath.Join(home, ".pulumi", "stacks", "*", "minikube.json")); len(state) == 0 {
+			t.Errorf("pulumi login --local: no stack state under the user's home %s", home)
+		}
+	}
+	t.Logf("the README's Pulumi block: %v", time.Since(began).Round(100*time.Millisecond))
 	waitReady(t, ns, 2, 3*time.Minute)
 	if img := kubectl(t, "get", "deploy/readocr", "-n", ns, "-o", "jsonpath={.spec.template.spec.containers[0].image}"); img != e.image {
 		t.Errorf("image %s, want %s (the minikube stack's default)", img, e.image)
@@ -363,7 +406,6 @@ func TestPulumiUp(t *testing.T) {
 	if left := kubectl(t, "get", "pvc", "-n", ns, "-o", "name"); left != "persistentvolumeclaim/data-readocr-nats-0" {
 		t.Errorf("volumes after pulumi destroy: %q, want NATS's, retained", left)
 	}
-	run(t, "pulumi", "stack", "rm", "e2e", "--yes", "--non-interactive")
 	t.Logf("pulumi path total: %v", time.Since(began).Round(100*time.Millisecond))
 }
 
