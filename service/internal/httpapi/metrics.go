@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 type metrics struct {
@@ -77,7 +79,20 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 	return m
 }
 
-func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+// observeRequest counts a request and its latency; a traced request's latency is an exemplar
+// naming its trace, so that a slow bucket on a dashboard leads to a slow request's trace.
+func (m *metrics) observeRequest(ctx context.Context, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	observe(ctx, m.duration.WithLabelValues(route), d.Seconds())
+}
+
+// observe records v, with ctx's trace id as its exemplar when ctx is in a sampled trace.
+func observe(ctx context.Context, o prometheus.Observer, v float64) {
+	if id := telemetry.TraceID(ctx); id != "" {
+		if e, ok := o.(prometheus.ExemplarObserver); ok {
+			e.ObserveWithExemplar(v, prometheus.Labels{"trace_id": id})
+			return
+		}
+	}
+	o.Observe(v)
 }
