@@ -157,6 +157,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer broker.Close()
 		srv.SetJobs(jobs.New(broker, pipe.Check))
+		state, closeState, err := queueState(broker)
+		if err != nil {
+			engine.Close(context.Background())
+			return fmt.Errorf("jobs: the queue's metrics: %w", err)
+		}
+		defer closeState()
+		srv.Work().WatchQueue(state)
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
 		}

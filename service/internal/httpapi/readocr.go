@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/readocr/readocr/service/internal/failure"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
@@ -20,6 +21,8 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 	in, mem, err := s.decode(w, r)
 	defer mem.Release()
 	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
+	var facts pipeline.Facts
+	defer func() { s.metrics.work.Read(r.Context(), metrics.Sync, in.Source, facts, err) }()
 	if err != nil {
 		s.fail(w, r, err)
 		if failure.CodeOf(err) == failure.ServerBusy {
@@ -28,22 +31,19 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Format == "" && !in.Layout {
-		f, err := output.FromAccept(r.Header.Get("Accept"))
-		if err != nil {
+		var f output.Format
+		if f, err = output.FromAccept(r.Header.Get("Accept")); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		in.Format = string(f)
 	}
-	var facts pipeline.Facts
 	res, err := s.pipeline.Run(r.Context(), in.Input, mem, &facts)
 	annotate(r, func(a *annotations) { a.facts = facts })
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.metrics.ocr.WithLabelValues(in.Source).Observe(facts.OCR.Seconds())
-	s.metrics.pages.WithLabelValues(facts.Format).Add(float64(facts.Pages))
 	s.countPages(r, facts.Pages)
 	s.respondBody(w, http.StatusOK, res.ContentType, res.Body)
 }

@@ -59,7 +59,7 @@ type Server struct {
 	limits   *ratelimit.Limiter // nil: no limits
 	budget   *membudget.Budget
 	version  string
-	metrics  *metrics
+	metrics  *httpMetrics
 	draining atomic.Bool
 	inflight sync.WaitGroup // requests being served, for the shutdown
 }

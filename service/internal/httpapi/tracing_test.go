@@ -104,3 +104,25 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 	}
 	return out
 }
+
+// The work's metrics count what a request read, alike for every path: documents by outcome,
+// pages, each page's wait for a worker; every series a dashboard reads is there from the start.
+func TestWorkMetrics(t *testing.T) {
+	h := newHarness(t, options{workers: 1})
+	before := adminGet(t, h, "/metrics")
+	for _, want := range []string{`readocr_documents_total{outcome="ok",path="job"} 0`, `readocr_webhook_deliveries_total{outcome="dead"} 0`,
+		`readocr_memory_refusals_total{path="sync"} 0`, "readocr_worker_replacements_total 0", `readocr_queue_wait_seconds_count{kind="batch"} 0`} {
+		if !strings.Contains(before, want) {
+			t.Errorf("before any request, /metrics lacks %q", want)
+		}
+	}
+	h.postJSON(map[string]string{"image": b64(testimages.Get(t, "phototest.tif").Bytes)})
+	h.postJSON(map[string]string{"image": "bm90IGFuIGltYWdl"})
+	m := adminGet(t, h, "/metrics")
+	for _, want := range []string{`readocr_documents_total{outcome="ok",path="sync"} 1`, `readocr_documents_total{outcome="error",path="sync"} 1`,
+		`readocr_pages_total{format="tiff"} 1`, `readocr_queue_wait_seconds_count{kind="single"} 1`, `readocr_ocr_duration_seconds_count{source="base64"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
