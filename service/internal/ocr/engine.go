@@ -177,7 +177,7 @@ type Engine struct {
 	seq    atomic.Uint64
 	nextID atomic.Int64
 
-	replaced atomic.Uint64                 // workers replaced since the start (died, killed, stuck)
+	replaced atomic.Uint64                // workers replaced since the start (died, killed, stuck)
 	onWait   atomic.Pointer[WaitObserver] // hears how long each page waited for a worker
 
 	pdfium   chan struct{} // closed once PDFium is compiled (or could not be)

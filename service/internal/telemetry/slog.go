@@ -28,4 +28,6 @@ func (h *LogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 // WithGroup keeps the wrapping.
-func (h *LogHandler) WithGroup(name string) slog.Handler { return &LogHandler{h.Handler.WithGroup(name)} }
+func (h *LogHandler) WithGroup(name string) slog.Handler {
+	return &LogHandler{h.Handler.WithGroup(name)}
+}
