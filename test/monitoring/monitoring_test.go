@@ -299,7 +299,9 @@ func TestDashboardNamesExportedMetrics(t *testing.T) {
 func TestPodMonitorSelectsThePods(t *testing.T) {
 	var pm struct {
 		Spec struct {
-			Selector            struct{ MatchLabels map[string]string `yaml:"matchLabels"` }
+			Selector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			}
 			PodMetricsEndpoints []struct{ Port, Path string } `yaml:"podMetricsEndpoints"`
 		}
 	}
