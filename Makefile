@@ -68,11 +68,11 @@ fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzGIF -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench
-bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container, + BEFORE=<git rev>), documents, searchable PDFs vs OCRmyPDF, jobs, API keys, memory soak, worst cases; to docs/benchmarks.md
+bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container, + BEFORE=<git rev>), documents, searchable PDFs vs OCRmyPDF, jobs, API keys, tracing on vs off, memory soak, worst cases; to docs/benchmarks.md
 	@hack/install-deps.sh --bench
 	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
 	$(if $(BEFORE),hack/build-at.sh $(BEFORE) bin/readocr-before)
-	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -auth -out docs/benchmarks.md \
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -auth -tracing -out docs/benchmarks.md \
 	  $(if $(BEFORE),-before bin/readocr-before) $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
 
 IMAGE ?= readocr
