@@ -36,8 +36,8 @@ test-deps: ## the system packages and what only the tests use (Chromium, tmux, l
 export READOCR_ARTIFACTS ?= $(CURDIR)/bin/artifacts
 
 .PHONY: test
-test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux
-	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 $(GO) test -race -count=1 -timeout 20m ./...
+test: test-deps ## unit and integration tests on real libtesseract, with the race detector; the page in Chromium, the client in tmux, the alerts in promtool and Prometheus
+	READOCR_REQUIRE_BROWSER=1 READOCR_REQUIRE_TERMINAL=1 READOCR_REQUIRE_LANGPACKS=1 READOCR_REQUIRE_PROMETHEUS=1 $(GO) test -race -count=1 -timeout 20m ./...
 	@# Memory measurements skip themselves under -race (its shadow memory swamps them): again without.
 	READOCR_REQUIRE_LANGPACKS=1 $(GO) test -count=1 \
 	  -run '^(TestWorkerGivesBackMemory|TestPDFPageCost|TestModelCost|TestTenLanguagesAtOnce|TestModelShareEvicts)$$' ./service/internal/ocr
@@ -68,11 +68,11 @@ fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzGIF -fuzztime $${FUZZTIME:-30s} ./service/internal/imageinput
 
 .PHONY: bench
-bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container, + BEFORE=<git rev>), documents, searchable PDFs vs OCRmyPDF, jobs, API keys, memory soak, worst cases; to docs/benchmarks.md
+bench: build $(if $(shell docker info >/dev/null 2>&1 && echo y),image) ## service vs gosseract limit vs CLI baseline (+ container, + BEFORE=<git rev>), documents, searchable PDFs vs OCRmyPDF, jobs, API keys, tracing on vs off, memory soak, worst cases; to docs/benchmarks.md
 	@hack/install-deps.sh --bench
 	$(GO) build -o bin/ocrbench ./service/cmd/ocrbench
 	$(if $(BEFORE),hack/build-at.sh $(BEFORE) bin/readocr-before)
-	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -pages -auth -out docs/benchmarks.md \
+	./bin/ocrbench -server $(BIN) -n $${BENCH_N:-300} -soak $${BENCH_SOAK:-10000} -worst -documents -ocrmypdf -jobs -pages -auth -tracing -out docs/benchmarks.md \
 	  $(if $(BEFORE),-before bin/readocr-before) $$(docker info >/dev/null 2>&1 && echo "-image $(IMAGE):$(TAG)")
 
 IMAGE ?= readocr
@@ -102,11 +102,11 @@ manifests: ## render manifests/ from the Pulumi program in infra/
 	hack/render-manifests.sh manifests
 
 .PHONY: manifests-check
-manifests-check: ## fail if manifests/ differs from what infra/ renders (rendered with a KUBECONFIG set, as users have one)
+manifests-check: ## fail if manifests/ differs from what infra/ renders (rendered with a KUBECONFIG set, as users have one; manifests/monitoring is written by hand)
 	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
 	  printf 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]\ncontexts: [{name: c, context: {cluster: c}}]\ncurrent-context: c\n' >$$tmp/kubeconfig; \
 	  KUBECONFIG=$$tmp/kubeconfig hack/render-manifests.sh $$tmp/out >/dev/null; \
-	  diff -ru manifests $$tmp/out && echo "manifests/ is up to date" || \
+	  diff -ru -x monitoring manifests $$tmp/out && echo "manifests/ is up to date" || \
 	  { echo "manifests/ is stale: run make manifests and commit"; exit 1; }
 
 .PHONY: e2e

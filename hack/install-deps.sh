@@ -6,6 +6,7 @@
 # to install; yamllint and shellcheck for make lint. Go itself is checked, not installed: distributions ship versions that are too old.
 # With --test (make test), also what only the tests use: Chromium, driven headless by the web
 # page's tests (test/browser), tmux, the terminal `readocr ocr` is tested in (test/terminal),
+# Prometheus and promtool (test/monitoring: the alert rules' unit tests, a real scrape),
 # and the language packs the language tests load (Debian's packages unpacked into
 # ~/.cache/readocr/langpacks by hack/langpacks.sh, not installed: the system's model directory
 # keeps what make run needs, as the image does).
@@ -28,7 +29,7 @@ fi
 pkgs=(g++ pkg-config libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
   tesseract-ocr-deu tesseract-ocr-fra qpdf poppler-utils yamllint shellcheck)
 if [ "${1:-}" = --test ]; then
-  pkgs+=(chromium tmux)
+  pkgs+=(chromium tmux prometheus)
 fi
 if [ "${1:-}" = --bench ]; then
   pkgs+=(ocrmypdf)

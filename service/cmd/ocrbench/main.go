@@ -50,6 +50,7 @@ func main() {
 	searchable := flag.Bool("ocrmypdf", false, "measure searchable PDFs (format=pdf) against OCRmyPDF on three documents")
 	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -ocrmypdf), not the throughput modes")
 	withPages := flag.Bool("pages", false, "measure pages as tasks: a 40-page PDF as a job on 1 and 2 processes, small documents whole or split, single pages during a 300-page job")
+	withTracing := flag.Bool("tracing", false, "measure tracing's cost: throughput with spans exported over OTLP against tracing off")
 	withAuth := flag.Bool("auth", false, "measure API keys: the cost per request, throughput with keys and limits, a guessed key's timing")
 	flag.Parse()
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -137,6 +138,12 @@ func main() {
 		log.Info("mode: API keys")
 		if rep.auth, err = runAuth(log, *server, native, images, *n, *conc); err != nil {
 			fail("auth", err)
+		}
+	}
+	if *withTracing {
+		log.Info("mode: tracing")
+		if rep.tracing, err = runTracing(log, *server, native, images, *n, *conc); err != nil {
+			fail("tracing", err)
 		}
 	}
 	// Memory comes last, so that the throughput modes above ran back to back.

@@ -46,6 +46,7 @@ type report struct {
 	jobs           *jobsReport
 	auth           *authReport
 	pages          *pagesReport
+	tracing        *tracingReport
 }
 
 func (rep report) render() string {
@@ -88,6 +89,9 @@ func (rep report) render() string {
 	}
 	if rep.auth != nil {
 		rep.auth.render(&b)
+	}
+	if rep.tracing != nil {
+		rep.tracing.render(&b)
 	}
 	if soak := rep.soak; len(soak) > 0 {
 		b.WriteString("\n### Service memory under sustained load\n\n| requests served | RSS MiB (API + workers) | C heap in use MiB (workers) |\n|---:|---:|---:|\n")

@@ -43,6 +43,11 @@ func freePort() (string, error) {
 
 // startNative runs a readocr binary on a free port, its log in a temporary file.
 func startNative(log *slog.Logger, bin string, args ...string) (target, error) {
+	return startNativeEnv(log, bin, nil, args...)
+}
+
+// startNativeEnv is startNative with env added to the binary's environment.
+func startNativeEnv(log *slog.Logger, bin string, env []string, args ...string) (target, error) {
 	port, err := freePort()
 	if err != nil {
 		return target{}, err
@@ -65,7 +70,7 @@ func startNative(log *slog.Logger, bin string, args ...string) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	cmd.Env = append(os.Environ(), "OCR_DATA_DIR="+dataDir)
+	cmd.Env = append(append(os.Environ(), "OCR_DATA_DIR="+dataDir), env...)
 	logFile, err := os.CreateTemp("", "ocrbench-service-*.log")
 	if err != nil {
 		return target{}, err

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -33,6 +34,7 @@ import (
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
 	"github.com/readocr/readocr/service/internal/ratelimit"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // version is set at build time: -ldflags "-X main.version=...".
@@ -88,7 +90,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.Server.LogLevel}))
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.Server.LogLevel})))
+	// Traces only when the OTEL_* variables ask for them (the exporter reads them itself).
+	stopTracing, tracing, err := telemetry.Setup(ctx, getenv, version)
+	if err != nil {
+		return fmt.Errorf("tracing (OTEL_*): %w", err)
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("spans not all exported", "err", err)
+		}
+	}()
 
 	// Share the memory out: each worker's models and page, the requests' data, the API's Go
 	// heap. The models are found and measured first (each loaded once, alone, in a process of
@@ -130,6 +144,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	fetcher := fetch.New(cfg.Fetch)
 	pipe := pipeline.New(cfg.Pipeline, engine, fetcher)
 	srv := httpapi.NewServer(cfg.HTTP, log, engine, pipe, budget, version, prometheus.NewRegistry())
+	if tracing {
+		srv.EnableTracing()
+		log.Info("tracing on", "exporter", cmp.Or(getenv("OTEL_TRACES_EXPORTER"), "otlp"))
+	}
 	var broker *jobs.Broker
 	var runner *jobs.Runner
 	if cfg.Server.Jobs {
@@ -139,6 +157,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer broker.Close()
 		srv.SetJobs(jobs.New(broker, pipe))
+		state, closeState, err := queueState(broker)
+		if err != nil {
+			engine.Close(context.Background())
+			return fmt.Errorf("jobs: the queue's metrics: %w", err)
+		}
+		defer closeState()
+		srv.Work().WatchQueue(state)
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
 			runner.ObserveFacts(srv.ObserveFacts) // a job's pages in the same metrics as /read_ocr's

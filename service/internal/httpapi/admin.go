@@ -12,7 +12,11 @@ import (
 // not expose; Prometheus finds it through the pod's annotations.
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{
+		// OpenMetrics when the scraper asks for it (Prometheus does): the only text format that
+		// carries exemplars, the trace ids on the latency buckets.
+		EnableOpenMetrics: true,
+	}))
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)

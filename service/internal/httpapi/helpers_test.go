@@ -31,6 +31,7 @@ import (
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
 	"github.com/readocr/readocr/service/internal/ratelimit"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // The engine's workers are this test binary started again: ServeIfWorker serves then.
@@ -68,6 +69,7 @@ type options struct {
 	keys           string       // a key file's content: turns API keys on (auth_test.go)
 	tessdata       string       // the image's models ("": the system's)
 	langpacks      string       // a language pack directory (languages_test.go)
+	tracing        bool         // requests in spans (EnableTracing), to the global provider
 }
 
 // harness is a real server (real engine, real fetcher) behind httptest, plus the contract.
@@ -113,7 +115,7 @@ func newHarness(t *testing.T, o options) *harness {
 		o.memoryWait = 10 * time.Second
 	}
 	logs := &syncbuffer.Buffer{}
-	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(telemetry.NewLogHandler(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	engine, err := ocr.New(ocr.Config{DefaultLang: "eng", Workers: o.workers, QueueSize: o.queue, QueueTimeout: o.queueTimeout,
 		PageMemory: o.pageMemory, Logger: log, PDFiumCache: testsupport.PDFiumCache(t), TessdataDir: o.tessdata, LangpackDir: o.langpacks})
 	if err != nil {
@@ -137,6 +139,9 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	pipe := pipeline.New(pipeline.Config{MaxPixels: 40_000_000, MaxPages: o.maxPages}, engine, fetcher)
 	srv := NewServer(cfg, log, engine, pipe, budget, "test", prometheus.NewRegistry())
+	if o.tracing {
+		srv.EnableTracing()
+	}
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Listener = Listener(ts.Listener)
 	ts.Start()

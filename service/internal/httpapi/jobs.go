@@ -23,9 +23,9 @@ func (s *Server) handleSubmitJob(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errJobsOff)
 		return
 	}
-	in, mem, ok := s.readRequest(w, r)
+	in, mem, err := s.readRequest(w, r)
 	defer mem.Release()
-	if !ok {
+	if err != nil {
 		return
 	}
 	if err := idempotencyHeader(r, &in.SubmitOptions); err != nil {

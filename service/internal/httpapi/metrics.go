@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -8,24 +9,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/ocr"
 )
 
-type metrics struct {
+type httpMetrics struct {
 	registry *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	ocr      *prometheus.HistogramVec
-	pages    *prometheus.CounterVec
 	errors   *prometheus.CounterVec
+	work     *metrics.Work // pages, documents, waits, memory refusals: shared with the jobs' runner
 	// API keys: by the key's id (the key file bounds their number), never the key.
 	keyRequests  *prometheus.CounterVec
 	authFailures *prometheus.CounterVec
 	limited      *prometheus.CounterVec
 }
 
-func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.Budget, ready func() bool) *metrics {
-	m := &metrics{
+func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.Budget, ready func() bool) *httpMetrics {
+	m := &httpMetrics{
 		registry: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "readocr_http_requests_total", Help: "HTTP requests by route and status.",
@@ -34,13 +35,6 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 			Name: "readocr_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.005, .025, .05, .1, .2, .35, .5, .75, 1, 2, 5, 10, 30},
 		}, []string{"route"}),
-		ocr: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "readocr_ocr_duration_seconds", Help: "Time in the OCR engine (queue + recognition of every page) by input source.",
-			Buckets: []float64{.05, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10, 30},
-		}, []string{"source"}),
-		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "readocr_pages_total", Help: "Pages read, by input format.",
-		}, []string{"format"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "readocr_errors_total", Help: "Error responses by error code.",
 		}, []string{"code"}),
@@ -57,7 +51,8 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	reg.MustRegister(m.requests, m.duration, m.ocr, m.pages, m.errors, m.keyRequests, m.authFailures, m.limited,
+	m.work = metrics.New(reg, engine)
+	reg.MustRegister(m.requests, m.duration, m.errors, m.keyRequests, m.authFailures, m.limited,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		gauge("readocr_workers", "OCR worker slots.", func() float64 { return float64(engine.Stats().Workers) }),
 		gauge("readocr_running", "Pages being recognised.", func() float64 { return float64(engine.Stats().Running) }),
@@ -77,7 +72,13 @@ func newMetrics(reg *prometheus.Registry, engine *ocr.Engine, budget *membudget.
 	return m
 }
 
-func (m *metrics) observeRequest(route string, status int, d time.Duration) {
+// observeRequest counts a request and its latency; a traced request's latency is an exemplar
+// naming its trace, so that a slow bucket on a dashboard leads to a slow request's trace.
+func (m *httpMetrics) observeRequest(ctx context.Context, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	metrics.Observe(ctx, m.duration.WithLabelValues(route), d.Seconds())
 }
+
+// Work is the metrics of the work done, for the jobs' runner to record what it reads as the
+// request path does.
+func (s *Server) Work() *metrics.Work { return s.metrics.work }

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
@@ -15,31 +18,40 @@ import (
 // pipeline, answer in the format asked (the body's "format", else the Accept header). One error
 // exit.
 func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
-	in, mem, ok := s.readRequest(w, r)
+	in, mem, err := s.readRequest(w, r)
 	defer mem.Release()
-	if !ok {
+	var facts pipeline.Facts
+	defer func() {
+		if err != errQuotaAnswered { // a refusal by the key's quota is no document read
+			s.metrics.work.Read(r.Context(), metrics.Sync, in.Source, facts, err)
+		}
+	}()
+	if err != nil {
 		return
 	}
-	var facts pipeline.Facts
-	res, err := s.pipeline.Run(r.Context(), in.Input, mem, &facts)
+	var res pipeline.Result
+	res, err = s.pipeline.Run(r.Context(), in.Input, mem, &facts)
 	annotate(r, func(a *annotations) { a.facts = facts })
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.ObserveFacts(in.Source, facts)
 	s.countPages(r, facts.Pages)
 	s.respondBody(w, http.StatusOK, res.ContentType, res.Body)
 }
 
+// errQuotaAnswered is readRequest's error when the key's page quota refused the request (the
+// 429 is sent).
+var errQuotaAnswered = errors.New("refused by the page quota")
+
 // readRequest is the first half of POST /read_ocr and POST /jobs, the one both use: the page
 // quota checked before the body is read, the body decoded (holding its memory share), the
-// format taken from Accept when the body does not say. When it returns false it has answered
+// format taken from Accept when the body does not say. When it returns an error it has answered
 // (the error, and the unread body drained when the memory was not there); mem is released by
 // the caller either way.
-func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (request, *membudget.Reservation, bool) {
+func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (request, *membudget.Reservation, error) {
 	if !s.checkPages(w, r) { // before the body is read
-		return request{}, nil, false
+		return request{}, nil, errQuotaAnswered
 	}
 	in, mem, err := s.decode(w, r)
 	annotate(r, func(a *annotations) { a.Source, a.URLHost = in.Source, in.URL.Host() })
@@ -48,27 +60,23 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (request, *
 		if failure.CodeOf(err) == failure.ServerBusy {
 			s.drain(w, r)
 		}
-		return in, mem, false
+		return in, mem, err
 	}
 	if in.Format == "" && !in.Layout {
 		f, err := output.FromAccept(r.Header.Get("Accept"))
 		if err != nil {
 			s.fail(w, r, err)
-			return in, mem, false
+			return in, mem, err
 		}
 		in.Format = string(f)
 	}
-	return in, mem, true
+	return in, mem, nil
 }
 
-// ObserveFacts records what the pipeline learned about one input read (its OCR time and pages)
-// in the metrics: /read_ocr's requests and the jobs' pages alike (the runner calls it too).
+// ObserveFacts records what the pipeline learned about one input a job's worker read (its OCR
+// time and pages) in the metrics /read_ocr records, on the job path (the runner calls it).
 func (s *Server) ObserveFacts(source string, facts pipeline.Facts) {
-	if facts.Pages == 0 {
-		return
-	}
-	s.metrics.ocr.WithLabelValues(source).Observe(facts.OCR.Seconds())
-	s.metrics.pages.WithLabelValues(facts.Format).Add(float64(facts.Pages))
+	s.metrics.work.Read(context.Background(), metrics.Job, source, facts, nil)
 }
 
 // drainTime is how long a refused request's unread body is read and thrown away.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/jobs"
@@ -20,6 +21,7 @@ import (
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/pipeline"
 	"github.com/readocr/readocr/service/internal/ratelimit"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // Config holds the HTTP layer's limits.
@@ -48,6 +50,7 @@ func (c Config) maxMultipartBody() int64 { return c.MaxImageBytes + 64<<10 }
 type Server struct {
 	cfg      Config
 	router   chi.Router
+	handler  http.Handler // the router, in a span per request when tracing is on (EnableTracing)
 	log      *slog.Logger
 	engine   *ocr.Engine
 	pipeline *pipeline.Pipeline
@@ -56,7 +59,7 @@ type Server struct {
 	limits   *ratelimit.Limiter // nil: no limits
 	budget   *membudget.Budget
 	version  string
-	metrics  *metrics
+	metrics  *httpMetrics
 	draining atomic.Bool
 	inflight sync.WaitGroup // requests being served, for the shutdown
 }
@@ -68,10 +71,19 @@ func NewServer(cfg Config, log *slog.Logger, engine *ocr.Engine, p *pipeline.Pip
 	s.metrics = newMetrics(reg, engine, budget, s.Ready)
 	s.router = chi.NewRouter()
 	s.routes()
+	s.handler = s.router
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// EnableTracing serves each request in a server span (otelhttp: the caller's traceparent is
+// its parent), named for its route once routed (accessLog). Off, requests pay nothing for it.
+// Probes are not traced: the kubelet's every few seconds would bury the traces that matter.
+func (s *Server) EnableTracing() {
+	s.handler = otelhttp.NewHandler(s.router, "http", otelhttp.WithPropagators(telemetry.Propagator),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" && r.URL.Path != "/readyz" }))
+}
 
 // Drain makes /readyz answer 503 so that load balancers stop sending traffic, while requests
 // in flight and arriving meanwhile are still served.

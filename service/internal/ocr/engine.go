@@ -177,6 +177,9 @@ type Engine struct {
 	seq    atomic.Uint64
 	nextID atomic.Int64
 
+	replaced atomic.Uint64                // workers replaced since the start (died, killed, stuck)
+	onWait   atomic.Pointer[WaitObserver] // hears how long each page waited for a worker
+
 	pdfium   chan struct{} // closed once PDFium is compiled (or could not be)
 	pdfErr   error         // why not, then
 	tempDir  string        // the engine's private directory
@@ -415,13 +418,22 @@ func (e *Engine) Ready() bool {
 type Stats struct {
 	Running, Waiting, Clients, Workers int
 	CHeap                              uint64 // C heap in use over all workers, as last reported
+	Replaced                           uint64 // workers replaced since the start: a counter
 }
+
+// WaitObserver hears, for each page, how long it waited for a worker (batch: a page of a
+// document or a job, behind single pages) and whether it got one.
+type WaitObserver func(wait time.Duration, batch, got bool)
+
+// ObserveWaits makes f hear every page's wait for a worker (metrics).
+func (e *Engine) ObserveWaits(f WaitObserver) { e.onWait.Store(&f) }
 
 // Stats returns the current load.
 func (e *Engine) Stats() Stats {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	s := Stats{Running: e.running, Waiting: len(e.waiting[0]) + len(e.waiting[1]), Workers: e.cfg.Workers}
+	s := Stats{Running: e.running, Waiting: len(e.waiting[0]) + len(e.waiting[1]), Workers: e.cfg.Workers,
+		Replaced: e.replaced.Load()}
 	for p := range e.all {
 		s.Clients += len(p.langs)
 		s.CHeap += p.cheap
@@ -578,7 +590,11 @@ func colorName(p imageinput.Page) string {
 // take waits for an idle worker (one that keeps doc or has lang loaded, when one does) behind
 // every request that waited before it, and behind every single page when batch: at most
 // QueueTimeout for a single page; a page of a document waits as long as its request lasts.
-func (e *Engine) take(ctx context.Context, batch bool, lang string, doc uint64) (*process, error) {
+func (e *Engine) take(ctx context.Context, batch bool, lang string, doc uint64) (p *process, err error) {
+	if f := e.onWait.Load(); f != nil {
+		start := time.Now()
+		defer func() { (*f)(time.Since(start), batch, err == nil) }()
+	}
 	prio := 0
 	if batch {
 		prio = 1
@@ -594,7 +610,7 @@ func (e *Engine) take(ctx context.Context, batch bool, lang string, doc uint64) 
 			i = slices.IndexFunc(e.idle, func(p *process) bool { return slices.Contains(p.langs, lang) })
 		}
 		i = max(i, 0)
-		p := e.idle[i]
+		p = e.idle[i]
 		e.idle = slices.Delete(e.idle, i, i+1)
 		e.running++
 		e.mu.Unlock()
@@ -610,7 +626,6 @@ func (e *Engine) take(ctx context.Context, batch bool, lang string, doc uint64) 
 		defer timer.Stop()
 		timeout = timer.C
 	}
-	var err error
 	select {
 	case p := <-w.got:
 		if p == nil {
@@ -819,6 +834,7 @@ func (e *Engine) replace(p *process) {
 	delete(e.all, p)
 	e.running--
 	e.replacing++
+	e.replaced.Add(1)
 	e.wg.Add(1)
 	e.mu.Unlock()
 	p.kill("replaced")

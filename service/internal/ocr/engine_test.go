@@ -347,6 +347,15 @@ func TestConcurrentRequests(t *testing.T) {
 
 func TestQueueFullAndTimeout(t *testing.T) {
 	e := newEngine(t, Config{Workers: 1, QueueSize: 1, QueueTimeout: 50 * time.Millisecond})
+	var waits []time.Duration
+	var mu sync.Mutex
+	e.ObserveWaits(func(d time.Duration, batch, got bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !got && !batch {
+			waits = append(waits, d)
+		}
+	})
 	req := Request{Page: page(t, testimages.Get(t, "tjs_simple.pbm").Bytes), Options: tessconfig.Options{PSM: -1}}
 	// Occupy the only worker and the only queue place.
 	free := occupy(t, e)
@@ -358,6 +367,11 @@ func TestQueueFullAndTimeout(t *testing.T) {
 	if d := time.Since(start); d < 40*time.Millisecond || d > 3*time.Second {
 		t.Errorf("queue timeout after %v, want ~50ms", d)
 	}
+	mu.Lock()
+	if len(waits) != 1 || waits[0] < 40*time.Millisecond {
+		t.Errorf("the wait observer heard %v, want one single page's ~50 ms wait that got no worker", waits)
+	}
+	mu.Unlock()
 	e.admit <- struct{}{}
 	if _, err := e.Recognize(context.Background(), req); !errors.Is(err, ErrBusy) {
 		t.Fatalf("full queue: %v, want ErrBusy", err)
@@ -645,6 +659,9 @@ func TestWorkerCrashIsContained(t *testing.T) {
 	syscall.Kill(workerPIDs(e)[0], syscall.SIGSEGV)
 	if err := <-done; failure.CodeOf(err) != failure.UndecodableImage {
 		t.Fatalf("page of a crashed worker: %v (%s), want undecodable_image", err, failure.CodeOf(err))
+	}
+	if n := e.Stats().Replaced; n != 1 {
+		t.Errorf("%d workers counted replaced after a crash, want 1", n)
 	}
 	img := testimages.Get(t, "phototest.tif")
 	if got := read(t, e, img.Bytes, "eng", ""); testimages.Normalize(got) != testimages.Normalize(img.Expected) {

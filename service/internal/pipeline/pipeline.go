@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/otiai10/gosseract/v2"
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/readocr/readocr/service/internal/failure"
@@ -21,6 +22,7 @@ import (
 	"github.com/readocr/readocr/service/internal/membudget"
 	"github.com/readocr/readocr/service/internal/ocr"
 	"github.com/readocr/readocr/service/internal/output"
+	"github.com/readocr/readocr/service/internal/telemetry"
 	"github.com/readocr/readocr/service/internal/tessconfig"
 	"github.com/readocr/readocr/service/internal/textlayer"
 )
@@ -177,33 +179,55 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	facts.Lang, facts.Output = opts.lang.String(), opts.format
 	data := in.Image
 	if in.URL.Valid() {
-		if data, err = p.fetcher.Get(ctx, in.URL, mem.Grow); err != nil {
+		sctx, span := telemetry.Stage(ctx, "fetch")
+		data, err = p.fetcher.Get(sctx, in.URL, mem.Grow)
+		telemetry.End(span, err)
+		if err != nil {
 			return Result{}, err
 		}
 	}
+	_, span := telemetry.Stage(ctx, "decode", attribute.Int("readocr.input.bytes", len(data)))
 	doc, err := imageinput.Open(data, p.cfg.MaxPixels)
+	if err == nil {
+		span.SetAttributes(attribute.String("readocr.input.format", doc.Format()))
+	}
+	telemetry.End(span, err)
 	if err != nil {
 		return Result{}, err
 	}
 	facts.Format = doc.Format()
+	_, span = telemetry.Stage(ctx, "admit")
 	release, err := p.engine.Admit()
+	telemetry.End(span, err)
 	if err != nil {
 		return Result{}, err
 	}
 	defer release()
-	pages, err := p.pages(ctx, doc, opts)
+	sctx, span := telemetry.Stage(ctx, "render")
+	pages, err := p.pages(sctx, doc, opts)
+	telemetry.End(span, err)
 	if err != nil {
 		return Result{}, err
 	}
 	facts.Pages, facts.Width, facts.Height = len(pages), pages[0].Width(), pages[0].Height()
 	start := time.Now()
-	read, err := p.read(ctx, pages, opts, mem, in)
+	sctx, span = telemetry.Stage(ctx, "recognise", attribute.Int("readocr.pages", len(pages)), attribute.String("readocr.lang", facts.Lang))
+	read, err := p.read(sctx, pages, opts, mem, in)
+	telemetry.End(span, err)
 	facts.OCR = time.Since(start)
 	if err != nil {
 		return Result{}, err
 	}
+	sctx, span = telemetry.Stage(ctx, "encode", attribute.String("readocr.output.format", string(opts.format)))
+	res, err := p.encode(sctx, doc, read, opts, mem, in.Background)
+	telemetry.End(span, err)
+	return res, err
+}
+
+// encode writes the answer in the format asked.
+func (p *Pipeline) encode(ctx context.Context, doc imageinput.Document, read []output.Page, opts options, mem *membudget.Reservation, background bool) (Result, error) {
 	if opts.format == output.PDF && doc.Format() == imageinput.PDF {
-		body, err := p.addTextLayers(ctx, doc, read, mem, in.Background)
+		body, err := p.addTextLayers(ctx, doc, read, mem, background)
 		if err != nil {
 			return Result{}, err
 		}
@@ -322,8 +346,10 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 
 // readPage recognises one page, holding its renderings' memory in mem.
 func (p *Pipeline) readPage(ctx context.Context, pg imageinput.Page, opts options, mem *membudget.Reservation, batch bool) (output.Page, error) {
-	res, err := p.engine.RecognizePage(ctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
+	pctx, span := telemetry.Stage(ctx, "recognise page", attribute.Int("readocr.page", pg.Number()))
+	res, err := p.engine.RecognizePage(pctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
 		Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: batch})
+	telemetry.End(span, err)
 	if err != nil {
 		return output.Page{}, err
 	}
