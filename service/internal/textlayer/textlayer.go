@@ -34,7 +34,10 @@ func init() {
 // Layer is the recognised text of one page of the document.
 type Layer struct {
 	Page int    // the page, from 0
-	PDF  []byte // the one-page text-only PDF Tesseract wrote for it
+	PDF  []byte // the one-page text-only PDF Tesseract wrote for it (nil: none, with Redo)
+	// Redo removes the page's earlier OCR layer (its invisible text, strip.go) before this one
+	// is laid over it: ocr_mode=redo_ocr.
+	Redo bool
 }
 
 // ErrEncrypted is Add's error for an encrypted PDF: the update's streams would have to be
@@ -59,16 +62,18 @@ func Add(src []byte, layers []Layer) ([]byte, error) {
 		if l.Page < 0 || l.Page >= ctx.PageCount {
 			return nil, fmt.Errorf("page %d of a %d-page PDF", l.Page+1, ctx.PageCount)
 		}
-		lp, err := readLayer(l.PDF)
-		if err != nil {
-			return nil, fmt.Errorf("page %d's text layer: %w", l.Page+1, err)
-		}
-		if font == nil && lp.font != nil {
-			if font, err = u.copyFrom(lp.ctx, lp.font); err != nil {
-				return nil, fmt.Errorf("copying the text layer's font: %w", err)
+		var lp *layerPage
+		if l.PDF != nil || !l.Redo {
+			if lp, err = readLayer(l.PDF); err != nil {
+				return nil, fmt.Errorf("page %d's text layer: %w", l.Page+1, err)
+			}
+			if font == nil && lp.font != nil {
+				if font, err = u.copyFrom(lp.ctx, lp.font); err != nil {
+					return nil, fmt.Errorf("copying the text layer's font: %w", err)
+				}
 			}
 		}
-		if err := u.addLayer(l.Page, lp, font); err != nil {
+		if err := u.addLayer(l.Page, lp, font, l.Redo); err != nil {
 			return nil, fmt.Errorf("page %d: %w", l.Page+1, err)
 		}
 	}
@@ -143,6 +148,8 @@ type update struct {
 	objs   map[int]types.Object
 	open   types.Object // the shared "q" stream that opens a page's own content
 	copied map[int]int  // a layer object's number -> its copy's
+	// stripped: a form's number -> its copy without invisible text (nil: it had none)
+	stripped map[int]*types.IndirectRef
 }
 
 func newUpdate(ctx *model.Context) *update {
@@ -173,37 +180,45 @@ func flateStream(d types.Dict, data []byte) types.StreamDict {
 	return types.StreamDict{Dict: d, Raw: z.Bytes()}
 }
 
-// addLayer draws lp over page i.
-func (u *update) addLayer(i int, lp *layerPage, font types.Object) error {
+// addLayer draws lp over page i (lp nil: no new layer), its earlier layer removed first when
+// redo.
+func (u *update) addLayer(i int, lp *layerPage, font types.Object, redo bool) error {
 	page, ref, inh, err := u.ctx.PageDict(i+1, false)
 	if err != nil || page == nil || ref == nil || inh == nil || inh.MediaBox == nil {
 		return fmt.Errorf("the page could not be read (%v)", err)
 	}
-	if lp.w <= 0 || lp.h <= 0 {
+	if lp != nil && (lp.w <= 0 || lp.h <= 0) {
 		return fmt.Errorf("the text layer's page is %gx%g", lp.w, lp.h)
 	}
-	if len(bytes.TrimSpace(lp.content)) == 0 || font == nil {
-		return nil // no words on this page
-	}
-	res := types.Dict{}
-	if font != nil {
-		res["Font"] = types.Dict{lp.name: font}
-	}
-	form := u.add(flateStream(types.Dict{"Type": types.Name("XObject"), "Subtype": types.Name("Form"),
-		"BBox": types.NewNumberArray(0, 0, lp.w, lp.h), "Resources": res}, lp.content))
-
-	m := placement(pageBox(inh), inh.Rotate, lp.w, lp.h)
-	newPage := page.Clone().(types.Dict)
 	resources, err := u.pageResources(page, inh)
 	if err != nil {
 		return err
 	}
-	name := freeName(resources, "OCR")
-	newPage["Resources"] = resources
 	contents, err := u.contents(page)
 	if err != nil {
 		return err
 	}
+	stripped := false
+	if redo {
+		if contents, stripped, err = u.stripPage(i, contents, resources); err != nil {
+			return err
+		}
+	}
+	words := lp != nil && len(bytes.TrimSpace(lp.content)) > 0 && font != nil
+	if !words && !stripped {
+		return nil // no words on this page, and nothing removed
+	}
+	newPage := page.Clone().(types.Dict)
+	newPage["Resources"] = resources
+	newPage["Contents"] = contents
+	u.objs[ref.ObjectNumber.Value()] = newPage
+	if !words {
+		return nil
+	}
+	form := u.add(flateStream(types.Dict{"Type": types.Name("XObject"), "Subtype": types.Name("Form"),
+		"BBox": types.NewNumberArray(0, 0, lp.w, lp.h), "Resources": types.Dict{"Font": types.Dict{lp.name: font}}}, lp.content))
+	m := placement(pageBox(inh), inh.Rotate, lp.w, lp.h)
+	name := freeName(resources, "OCR")
 	draw := fmt.Sprintf("q %s cm /%s Do Q\n", m, name)
 	if len(contents) > 0 {
 		if u.open == nil {
@@ -215,9 +230,7 @@ func (u *update) addLayer(i int, lp *layerPage, font types.Object) error {
 		contents = types.Array{u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)})}
 	}
 	newPage["Contents"] = contents
-	xobjects := resources["XObject"].(types.Dict)
-	xobjects[name] = form
-	u.objs[ref.ObjectNumber.Value()] = newPage
+	resources["XObject"].(types.Dict)[name] = form
 	return nil
 }
 
