@@ -257,6 +257,7 @@ func TestBadDocuments(t *testing.T) {
 		{"extract into hOCR", scan, map[string]string{"pdf_text": "extract", "format": "hocr"}, 400, "invalid_format", "hocr", time.Second},
 		{"unknown ocr_mode", scan, map[string]string{"format": "pdf", "ocr_mode": "redo"}, 400, "invalid_format", "redo", time.Second},
 		{"ocr_mode without format pdf", scan, map[string]string{"ocr_mode": "force_ocr"}, 400, "invalid_format", "format pdf", time.Second},
+		{"redo_ocr into json", scan, map[string]string{"ocr_mode": "redo_ocr", "format": "json"}, 400, "invalid_format", "format pdf", time.Second},
 		{"pdf_text into a searchable PDF", scan, map[string]string{"pdf_text": "auto", "format": "pdf"}, 400, "invalid_format", "pdf", time.Second},
 		{"searchable PDF of an owner-password PDF", ownerOnly, map[string]string{"format": "pdf"}, 422, "encrypted_pdf", "decrypt", 5 * time.Second},
 		{"layout with hOCR", scan, map[string]string{"layout": "true", "format": "hocr"}, 400, "invalid_format", "layout", time.Second},

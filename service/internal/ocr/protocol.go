@@ -51,6 +51,9 @@ const (
 	PDFTextOCR     = iota // render and recognise every page
 	PDFTextExtract        // return the text the PDF carries, without OCR
 	PDFTextAuto           // the PDF's text where a page has some, OCR where it has none
+	// PDFTextRedo recognises every page as rendered without its text (ocr_mode=redo_ocr): the
+	// page's visible text is kept in the output, and must not be read again.
+	PDFTextRedo
 )
 
 // Renderings a job may ask for besides the text (bits of job.Outputs).

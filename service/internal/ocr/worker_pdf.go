@@ -61,7 +61,7 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 		return failed(err)
 	}
 	tiff, scan := w.scanImage(j) // a page that is a bilevel scan: no text, and its image is read
-	if j.PDFText != PDFTextOCR {
+	if j.PDFText == PDFTextExtract || j.PDFText == PDFTextAuto {
 		var text string
 		if !scan {
 			err := d.use(func(pdf openPDF) error {
@@ -92,6 +92,13 @@ func (w *worker) renderedPage(ctx context.Context, c *client, d *pdfDoc, j job) 
 	var depth pageDepth
 	o := c.recognize(ctx, j, func(t *gosseract.Client) error {
 		return d.use(func(pdf openPDF) error {
+			if j.PDFText == PDFTextRedo {
+				// The text stays in the output as it is: Tesseract reads the rest. This instance
+				// of the document is closed after the page, so the page is only changed here.
+				if err := pdf.hideText(j.Page); err != nil {
+					return failure.New(failure.UndecodableDocument, "page %d: PDFium could not set its text aside (%s)", j.Page+1, pdfiumMessage(err))
+				}
+			}
 			// In the page's own depth: black and white pages in 1 bit, which Tesseract need not
 			// threshold; colour only where the page has colour and the job asks for it.
 			depth = pdf.depth(j.Page)

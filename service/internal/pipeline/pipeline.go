@@ -137,6 +137,9 @@ func (p *Pipeline) check(in Input) (options, error) {
 const (
 	SkipText = "skip_text" // pages that have text are kept as they are, without OCR (the default)
 	ForceOCR = "force_ocr" // every page is OCRed, and its layer added over any text it has
+	// RedoOCR: every page's earlier OCR layer (its invisible text) is removed and the page
+	// OCRed again, its visible text hidden from Tesseract (kept in the output, not read twice).
+	RedoOCR = "redo_ocr"
 )
 
 // checkOCRMode reads ocr_mode into o: for format pdf only, where it decides which pages of a
@@ -153,8 +156,10 @@ func checkOCRMode(mode string, o *options) error {
 		o.pdfText = ocr.PDFTextAuto
 	case ForceOCR:
 		o.pdfText = ocr.PDFTextOCR
+	case RedoOCR:
+		o.pdfText = ocr.PDFTextRedo
 	default:
-		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s", mode, SkipText, ForceOCR)
+		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s, %s", mode, SkipText, ForceOCR, RedoOCR)
 	}
 	return nil
 }
@@ -203,7 +208,7 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 		return Result{}, err
 	}
 	if opts.format == output.PDF && doc.Format() == imageinput.PDF {
-		body, err := p.addTextLayers(ctx, doc, read, mem, in.Background)
+		body, err := p.addTextLayers(ctx, doc, read, opts, mem, in.Background)
 		if err != nil {
 			return Result{}, err
 		}
@@ -217,12 +222,14 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 }
 
 // addTextLayers is the searchable PDF of a PDF: the document as it came, with the text layer
-// of each page that was OCRed laid over it (pages that kept their own text get none).
-func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, mem *membudget.Reservation, background bool) ([]byte, error) {
+// of each page that was OCRed laid over it (pages that kept their own text get none); with
+// redo_ocr, every page read loses its earlier layer, whether or not it has a new one.
+func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, opts options, mem *membudget.Reservation, background bool) ([]byte, error) {
 	var layers []textlayer.Layer
+	redo := opts.pdfText == ocr.PDFTextRedo
 	for _, pg := range pages {
-		if len(pg.Result.PDF) > 0 {
-			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF})
+		if len(pg.Result.PDF) > 0 || redo {
+			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF, Redo: redo})
 		}
 	}
 	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again

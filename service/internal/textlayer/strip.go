@@ -38,11 +38,11 @@ func stripInvisible(content []byte) ([]byte, int) {
 	}
 	var out bytes.Buffer
 	removed := 0
-	mode := "0"         // the text rendering mode in effect
-	var saved []string  // its values saved by q
-	blockStart := -1    // the index of the open text object's BT, or -1
-	visible := false    // the open text object shows visible text
-	last := 0           // content[last:] is not yet written
+	mode := "0"        // the text rendering mode in effect
+	var saved []string // its values saved by q
+	blockStart := -1   // the index of the open text object's BT, or -1
+	visible := false   // the open text object shows visible text
+	last := 0          // content[last:] is not yet written
 	for i, o := range ops {
 		switch o.name {
 		case "q":
