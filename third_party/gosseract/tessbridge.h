@@ -55,6 +55,10 @@ int EncodePixImage(PixImage pix, struct PageImage* out);
 void FreePageImage(struct PageImage* img);
 void SetInputName(TessBaseAPI, char*);
 void DestroyPixImage(PixImage pix);
+int DetectOrientation(TessBaseAPI, PixImage pix, int* quads, float* conf);
+PixImage RotateOrthPixImage(PixImage pix, int quads);
+PixImage ClonePixImage(PixImage pix);
+PixImage DeskewPixImage(PixImage pix, float* angle, float* conf);
 
 #ifdef __cplusplus
 }

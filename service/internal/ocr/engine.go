@@ -119,6 +119,9 @@ type Request struct {
 	Layout  bool    // also return words and lines with boxes
 	Outputs Outputs // renderings besides the text
 	PDFText int     // a PDF page: PDFTextOCR, PDFTextExtract or PDFTextAuto
+	// RotatePages and Deskew turn a PDF page upright (orientation detection) and level (its
+	// text lines' skew) before it is read; Result.Rotate and Skew say by how much.
+	RotatePages, Deskew bool
 	// Batch marks a page of a multi-page document: it waits for a worker behind every single
 	// page, so that a long document cannot hold up short requests.
 	Batch bool
@@ -159,6 +162,10 @@ type Result struct {
 	PDF             []byte
 	Extracted       bool   // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	// Rotate and Skew: how a PDF page was turned before it was read (Request.RotatePages,
+	// Deskew), clockwise, in degrees: its text layer is for the page turned so.
+	Rotate int
+	Skew   float64
 	// Image is an image page losslessly encoded, with Outputs.TextLayer (nil for a PDF's page,
 	// and for a JPEG a PDF holds as it is: imageinput.Page.KeepsJPEG).
 	Image *PageImage
@@ -272,6 +279,9 @@ func (e *Engine) Lang(s string) (Lang, error) {
 	}
 	return Lang{l}, nil
 }
+
+// CanOrient reports whether the orientation model (osd) is installed: rotate_pages needs it.
+func (e *Engine) CanOrient() bool { return e.langs != nil && e.langs.osd != nil }
 
 // Warm makes the engine's private directory, starts the workers (they load the default
 // language at once, in parallel) and compiles PDFium, and then marks the engine ready.
@@ -528,6 +538,7 @@ func (e *Engine) pageJob(req Request) job {
 	}
 	j.Doc, j.DocFormat, j.DocData, j.TIFFOffset = pg.Document(), pg.Format(), pg.Data(), pg.TIFFOffset()
 	j.DPI, j.Width, j.Height, j.Colour, j.PDFText = pg.DPI(), pg.Width(), pg.Height(), !pg.Gray(), req.PDFText
+	j.RotatePages, j.Deskew = req.RotatePages, req.Deskew
 	return j
 }
 
@@ -869,7 +880,8 @@ func (e *Engine) result(o outcome, withLayout bool) (Result, error) {
 	default:
 		return Result{}, failure.Wrap(failure.Internal, errors.New(o.Message), "OCR failed")
 	}
-	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image}
+	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image,
+		Rotate: o.Rotate, Skew: o.Skew}
 	if withLayout {
 		res.Words, res.Lines, res.Confidence = layout(o.Boxes)
 	}

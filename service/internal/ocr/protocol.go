@@ -82,6 +82,9 @@ type job struct {
 	Height     int
 	Colour     bool // render a PDF page in colour (for searchable PDFs), else in gray
 	PDFText    int
+	// A PDF page for a searchable PDF: turned upright by orientation detection (RotatePages),
+	// its text lines made level (Deskew), before it is read (outcome.Rotate, outcome.Skew).
+	RotatePages, Deskew bool
 
 	Lang        string
 	Orientation int
@@ -128,6 +131,8 @@ type outcome struct {
 	Extracted       bool
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
 	Image           *PageImage
+	Rotate          int     // RotatePages: the clockwise turn (0, 90, 180, 270) read before OCR
+	Skew            float64 // Deskew: the clockwise turn in degrees read before OCR
 
 	// jobInspect.
 	Encrypted bool // the PDF opened without a password but is encrypted (an owner password)

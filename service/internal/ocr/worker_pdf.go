@@ -80,8 +80,15 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 		}
 	}
 	if scan {
-		o := c.recognize(ctx, j, func(t *gosseract.Client) error { return t.SetImageFromBytes(tiff) }, w.cfg)
+		var turn turned
+		o := c.recognize(ctx, j, func(t *gosseract.Client) error {
+			if err := t.SetImageFromBytes(tiff); err != nil {
+				return err
+			}
+			return w.straighten(t, j, &turn)
+		}, w.cfg)
 		o.Depth = depthBilevel.String() + " (the scan's image)"
+		o.Rotate, o.Skew = turn.rotate, turn.skew
 		return o
 	}
 	return w.renderedPage(ctx, c, d, j)
@@ -90,8 +97,9 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 // renderedPage recognises page j.Page of d as PDFium renders it.
 func (w *worker) renderedPage(ctx context.Context, c *client, d *pdfDoc, j job) outcome {
 	var depth pageDepth
+	var turn turned
 	o := c.recognize(ctx, j, func(t *gosseract.Client) error {
-		return d.use(func(pdf openPDF) error {
+		err := d.use(func(pdf openPDF) error {
 			if j.PDFText == PDFTextRedo {
 				// The text stays in the output as it is: Tesseract reads the rest. This instance
 				// of the document is closed after the page, so the page is only changed here.
@@ -118,8 +126,13 @@ func (w *worker) renderedPage(ctx context.Context, c *client, d *pdfDoc, j job) 
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return w.straighten(t, j, &turn)
 	}, w.cfg)
 	o.Depth = depth.String()
+	o.Rotate, o.Skew = turn.rotate, turn.skew
 	return o
 }
 

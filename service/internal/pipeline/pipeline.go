@@ -85,6 +85,8 @@ type options struct {
 	pages   imageinput.Selection
 	spec    string // the selection as written, for the worker that resolves a PDF's
 	pdfText int
+	// rotate and deskew: format pdf of a PDF, its pages turned before they are read
+	rotate, deskew bool
 }
 
 // Check makes the checks Run makes before reading any input: the options and the language.
@@ -130,7 +132,32 @@ func (p *Pipeline) check(in Input) (options, error) {
 	if o.pdfText != ocr.PDFTextOCR && o.format != output.Text && o.format != output.JSON {
 		return o, failure.Detail(output.ErrFormat, "pdf_text=%s gives text without OCR: it works with format text or json, not %s", in.PDFText, o.format)
 	}
-	return o, checkOCRMode(in.OCRMode, &o)
+	if err := checkOCRMode(in.OCRMode, &o); err != nil {
+		return o, err
+	}
+	return o, p.checkTurns(in.Options, &o)
+}
+
+// checkTurns reads rotate_pages and deskew into o: for format pdf only (their turns are the
+// output page's), with the orientation model for rotate_pages, and not with redo_ocr (the page
+// keeps its visible text, which a deskew would turn; OCRmyPDF refuses the pair too).
+func (p *Pipeline) checkTurns(in Options, o *options) error {
+	o.rotate, o.deskew = in.RotatePages, in.Deskew
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{in.RotatePages, "rotate_pages"}, {in.Deskew, "deskew"}} {
+		if f.on && o.format != output.PDF {
+			return failure.Detail(output.ErrFormat, "%s turns the pages of a searchable PDF: it works with format pdf, not %s", f.name, o.format)
+		}
+	}
+	if in.Deskew && o.pdfText == ocr.PDFTextRedo {
+		return failure.Detail(output.ErrFormat, "deskew turns the whole page, and redo_ocr keeps its visible text as it is: ask for one of them")
+	}
+	if in.RotatePages && !p.engine.CanOrient() {
+		return failure.New(failure.UnknownLanguage, "rotate_pages needs the orientation model (osd), which is not installed")
+	}
+	return nil
 }
 
 // OCR modes of a searchable PDF made from a PDF, as OCRmyPDF's users know them.
@@ -191,6 +218,9 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 		return Result{}, err
 	}
 	facts.Format = doc.Format()
+	if (opts.rotate || opts.deskew) && doc.Format() != imageinput.PDF {
+		return Result{}, failure.Detail(output.ErrFormat, "rotate_pages and deskew turn the pages of a PDF; this input is a %s image (its EXIF orientation is applied)", doc.Format())
+	}
 	release, err := p.engine.Admit()
 	if err != nil {
 		return Result{}, err
@@ -229,7 +259,8 @@ func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, p
 	redo := opts.pdfText == ocr.PDFTextRedo
 	for _, pg := range pages {
 		if len(pg.Result.PDF) > 0 || redo {
-			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF, Redo: redo})
+			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF, Redo: redo,
+				Rotate: pg.Result.Rotate, Skew: pg.Result.Skew})
 		}
 	}
 	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again
@@ -298,7 +329,8 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 	for i, pg := range pages {
 		g.Go(func() error {
 			res, err := p.engine.RecognizePage(gctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background})
+				Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: len(pages) > 1 || in.Background,
+				RotatePages: opts.rotate, Deskew: opts.deskew})
 			if err != nil {
 				if ctx.Err() == nil && gctx.Err() != nil && failure.CodeOf(err) == failure.ClientClosedRequest {
 					return nil // stopped because another page failed: that page's error is the answer

@@ -19,6 +19,7 @@ import (
 	"compress/zlib"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -38,6 +39,12 @@ type Layer struct {
 	// Redo removes the page's earlier OCR layer (its invisible text, strip.go) before this one
 	// is laid over it: ocr_mode=redo_ocr.
 	Redo bool
+	// Rotate (a quarter turn) and Skew (degrees) say how the page was turned, clockwise, before
+	// it was read (rotate_pages, deskew): the page is displayed so turned (/Rotate for a
+	// quarter turn; its content drawn turned about the crop box's centre for a skew), and the
+	// layer laid over it upright.
+	Rotate int
+	Skew   float64
 }
 
 // ErrEncrypted is Add's error for an encrypted PDF: the update's streams would have to be
@@ -73,7 +80,7 @@ func Add(src []byte, layers []Layer) ([]byte, error) {
 				}
 			}
 		}
-		if err := u.addLayer(l.Page, lp, font, l.Redo); err != nil {
+		if err := u.addLayer(l, lp, font); err != nil {
 			return nil, fmt.Errorf("page %d: %w", l.Page+1, err)
 		}
 	}
@@ -180,9 +187,10 @@ func flateStream(d types.Dict, data []byte) types.StreamDict {
 	return types.StreamDict{Dict: d, Raw: z.Bytes()}
 }
 
-// addLayer draws lp over page i (lp nil: no new layer), its earlier layer removed first when
-// redo.
-func (u *update) addLayer(i int, lp *layerPage, font types.Object, redo bool) error {
+// addLayer draws lp over page l.Page (lp nil: no new layer), its earlier layer removed first
+// with l.Redo, the page turned first as l says.
+func (u *update) addLayer(l Layer, lp *layerPage, font types.Object) error {
+	i := l.Page
 	page, ref, inh, err := u.ctx.PageDict(i+1, false)
 	if err != nil || page == nil || ref == nil || inh == nil || inh.MediaBox == nil {
 		return fmt.Errorf("the page could not be read (%v)", err)
@@ -199,16 +207,26 @@ func (u *update) addLayer(i int, lp *layerPage, font types.Object, redo bool) er
 		return err
 	}
 	stripped := false
-	if redo {
+	if l.Redo {
 		if contents, stripped, err = u.stripPage(i, contents, resources); err != nil {
 			return err
 		}
 	}
 	words := lp != nil && len(bytes.TrimSpace(lp.content)) > 0 && font != nil
-	if !words && !stripped {
-		return nil // no words on this page, and nothing removed
+	turn := l.Rotate%360 != 0 || l.Skew != 0
+	if !words && !stripped && !turn {
+		return nil // no words on this page, and nothing removed or turned
 	}
 	newPage := page.Clone().(types.Dict)
+	rotate := inh.Rotate
+	if l.Rotate%360 != 0 {
+		rotate = ((inh.Rotate+l.Rotate)%360 + 360) % 360
+		newPage["Rotate"] = types.Integer(rotate)
+	}
+	if l.Skew != 0 && len(contents) > 0 { // the content drawn turned, within q/Q
+		turnIt := u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(fmt.Sprintf("q %s cm\n", skew(pageBox(inh), l.Skew)))})
+		contents = append(append(types.Array{turnIt}, contents...), u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte("\nQ\n")}))
+	}
 	newPage["Resources"] = resources
 	newPage["Contents"] = contents
 	u.objs[ref.ObjectNumber.Value()] = newPage
@@ -217,16 +235,19 @@ func (u *update) addLayer(i int, lp *layerPage, font types.Object, redo bool) er
 	}
 	form := u.add(flateStream(types.Dict{"Type": types.Name("XObject"), "Subtype": types.Name("Form"),
 		"BBox": types.NewNumberArray(0, 0, lp.w, lp.h), "Resources": types.Dict{"Font": types.Dict{lp.name: font}}}, lp.content))
-	m := placement(pageBox(inh), inh.Rotate, lp.w, lp.h)
+	m := placement(pageBox(inh), rotate, lp.w, lp.h)
 	name := freeName(resources, "OCR")
 	draw := fmt.Sprintf("q %s cm /%s Do Q\n", m, name)
-	if len(contents) > 0 {
+	switch {
+	case len(contents) > 0 && l.Skew != 0: // wrapped above
+		contents = append(contents, u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)}))
+	case len(contents) > 0:
 		if u.open == nil {
 			u.open = u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte("q\n")})
 		}
 		draw = "\nQ\n" + draw
 		contents = append(append(types.Array{u.open}, contents...), u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)}))
-	} else {
+	default:
 		contents = types.Array{u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)})}
 	}
 	newPage["Contents"] = contents
@@ -380,6 +401,16 @@ func (m matrix) String() string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// skew is the matrix that turns a page's content clockwise (as displayed) by deg degrees about
+// the centre of b. /Rotate turns the display by quarter turns, which keep the sense of a turn.
+func skew(b box, deg float64) matrix {
+	r := deg * math.Pi / 180
+	c, s := math.Cos(r), math.Sin(r)
+	cx, cy := (b.x0+b.x1)/2, (b.y0+b.y1)/2
+	// x' = c x + s y, y' = -s x + c y (clockwise with y up), the centre kept.
+	return matrix{c, -s, s, c, cx - (c*cx + s*cy), cy - (-s*cx + c*cy)}
 }
 
 // placement maps a layer of w x h (the page as rendered, upright: rotated by /Rotate rotate,
