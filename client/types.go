@@ -48,8 +48,9 @@ type Options struct {
 	PDFText string `form:"pdf_text"` // ocr, extract or auto
 	OCRMode string `form:"ocr_mode"` // format pdf: skip_text (default), force_ocr or redo_ocr
 	// Format pdf of a PDF: pages turned upright (orientation detection) and made level.
-	RotatePages bool `form:"rotate_pages"`
-	Deskew      bool `form:"deskew"`
+	RotatePages bool   `form:"rotate_pages"`
+	Deskew      bool   `form:"deskew"`
+	OutputType  string `form:"output_type"` // format pdf of a PDF: pdf (default) or pdfa (PDF/A-2b)
 }
 
 // JobOptions are a job's own fields (schema JobOptions).

@@ -77,8 +77,12 @@ func Colourise(g *image.Gray, i int) *image.RGBA {
 
 // BilevelScanPDF is an n-page scan as office scanners write it: each page one bilevel image,
 // CCITT Group 4, drawn over its Letter page.
-func BilevelScanPDF(n int) ([]byte, error) {
-	d := &doc{}
+func BilevelScanPDF(n int) ([]byte, error) { return TitledBilevelScanPDF(n, "") }
+
+// TitledBilevelScanPDF is BilevelScanPDF with a document information dictionary: its title,
+// and a producer.
+func TitledBilevelScanPDF(n int, title string) ([]byte, error) {
+	d := &doc{title: title}
 	for i := range n {
 		g, err := ScanPage(i)
 		if err != nil {

@@ -570,8 +570,8 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 
 // AddTextLayers returns doc (a PDF) with each layer (a page's Result.PDF, read with
 // Outputs.TextLayer) laid over its page, in a worker: the client's PDF is parsed only there.
-func (e *Engine) AddTextLayers(ctx context.Context, doc imageinput.Document, layers []textlayer.Layer, batch bool) ([]byte, error) {
-	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobOverlay, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(), Layers: layers})
+func (e *Engine) AddTextLayers(ctx context.Context, doc imageinput.Document, layers []textlayer.Layer, pdfa, batch bool) ([]byte, error) {
+	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobOverlay, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(), Layers: layers, PDFA: pdfa})
 	if err != nil {
 		return nil, err
 	}

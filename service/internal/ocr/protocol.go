@@ -94,8 +94,9 @@ type job struct {
 	TextLayer   bool // with outPDF: the page's invisible text alone, to lay over a PDF's page
 	EncodeImage bool // with TextLayer: the page's image too, losslessly encoded (outcome.Image)
 
-	// jobOverlay: the text layers of the document's pages.
+	// jobOverlay: the text layers of the document's pages, and whether the answer is PDF/A-2b.
 	Layers []textlayer.Layer
+	PDFA   bool
 
 	// jobInspect: the page selection (imageinput.ParsePages) and the most pages it may select.
 	Pages    string

@@ -145,8 +145,14 @@ func (w *worker) overlay(j job) outcome {
 	if w.doc.format != imageinput.PDF {
 		return outcome{Fail: failOther, Message: fmt.Sprintf("document %d is a %s, not a PDF", w.doc.id, w.doc.format)}
 	}
-	out, err := textlayer.Add(w.doc.data, j.Layers)
+	add := textlayer.Add
+	if j.PDFA {
+		add = textlayer.AddPDFA
+	}
+	out, err := add(w.doc.data, j.Layers)
 	switch {
+	case errors.Is(err, textlayer.ErrNotPDFA):
+		return failed(failure.New(failure.NotPDFA, "output_type=pdfa: %v", err))
 	case errors.Is(err, textlayer.ErrEncrypted):
 		return failed(failure.New(failure.EncryptedPDF, "the PDF is encrypted: a text layer cannot be added to it (decrypt it first, e.g. qpdf --decrypt)"))
 	case err != nil:

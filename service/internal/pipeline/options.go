@@ -21,7 +21,10 @@ type Options struct {
 	// Format pdf of a PDF: pages turned upright by orientation detection (/Rotate), and text
 	// lines made level (the page's content drawn turned), as OCRmyPDF's --rotate-pages, --deskew.
 	RotatePages bool `json:"rotate_pages,omitempty"`
-	Deskew      bool `json:"deskew,omitempty"`
+	// OutputType of a searchable PDF of a PDF: pdf (the default) or pdfa (PDF/A-2b), as
+	// OCRmyPDF's --output-type names them (its pdfa is PDF/A-2b too; pdfa-2 is taken as well).
+	OutputType string `json:"output_type,omitempty"`
+	Deskew     bool   `json:"deskew,omitempty"`
 }
 
 // Pages is a page selection such as "1-3,7"; in JSON also a page number.

@@ -87,6 +87,7 @@ type options struct {
 	pdfText int
 	// rotate and deskew: format pdf of a PDF, its pages turned before they are read
 	rotate, deskew bool
+	pdfa           bool // output_type pdfa: the searchable PDF of a PDF is PDF/A-2b
 }
 
 // Check makes the checks Run makes before reading any input: the options and the language.
@@ -150,6 +151,16 @@ func (p *Pipeline) checkTurns(in Options, o *options) error {
 		if f.on && o.format != output.PDF {
 			return failure.Detail(output.ErrFormat, "%s turns the pages of a searchable PDF: it works with format pdf, not %s", f.name, o.format)
 		}
+	}
+	switch strings.ToLower(in.OutputType) {
+	case "", "pdf":
+	case "pdfa", "pdfa-2":
+		if o.format != output.PDF {
+			return failure.Detail(output.ErrFormat, "output_type=%s is a kind of searchable PDF: it works with format pdf, not %s", in.OutputType, o.format)
+		}
+		o.pdfa = true
+	default:
+		return failure.Detail(output.ErrFormat, "output_type %q is not one of pdf, pdfa (PDF/A-2b; pdfa-2 is the same)", in.OutputType)
 	}
 	if in.Deskew && o.pdfText == ocr.PDFTextRedo {
 		return failure.Detail(output.ErrFormat, "deskew turns the whole page, and redo_ocr keeps its visible text as it is: ask for one of them")
@@ -221,6 +232,9 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	if (opts.rotate || opts.deskew) && doc.Format() != imageinput.PDF {
 		return Result{}, failure.Detail(output.ErrFormat, "rotate_pages and deskew turn the pages of a PDF; this input is a %s image (its EXIF orientation is applied)", doc.Format())
 	}
+	if opts.pdfa && doc.Format() != imageinput.PDF {
+		return Result{}, failure.Detail(output.ErrFormat, "output_type=pdfa makes a PDF/A of a PDF; this input is a %s image: ask for output_type=pdf", doc.Format())
+	}
 	release, err := p.engine.Admit()
 	if err != nil {
 		return Result{}, err
@@ -266,7 +280,7 @@ func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, p
 	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again
 		return nil, err
 	}
-	return p.engine.AddTextLayers(ctx, doc, layers, len(pages) > 1 || background)
+	return p.engine.AddTextLayers(ctx, doc, layers, opts.pdfa, len(pages) > 1 || background)
 }
 
 // pages are the selected pages of doc, each checked: from their headers for images and TIFFs;

@@ -53,6 +53,10 @@ var ErrEncrypted = errors.New("the PDF is encrypted")
 
 // Add returns src with each layer over its page.
 func Add(src []byte, layers []Layer) ([]byte, error) {
+	return add(src, layers, false)
+}
+
+func add(src []byte, layers []Layer, pdfa bool) ([]byte, error) {
 	ctx, err := read(src)
 	if err != nil {
 		return nil, err
@@ -82,6 +86,11 @@ func Add(src []byte, layers []Layer) ([]byte, error) {
 		}
 		if err := u.addLayer(l, lp, font); err != nil {
 			return nil, fmt.Errorf("page %d: %w", l.Page+1, err)
+		}
+	}
+	if pdfa {
+		if err := u.makePDFA(src); err != nil {
+			return nil, err
 		}
 	}
 	return u.write(src)
