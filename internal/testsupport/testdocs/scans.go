@@ -116,6 +116,21 @@ func ColourScanPDF(n int) ([]byte, error) {
 	return d.bytes(), nil
 }
 
+// JPEGPagePDF is a one-page Letter PDF whose page is img as an RGB JPEG of quality q drawn over
+// it (img is 2550x3300 for 300 DPI).
+func JPEGPagePDF(img image.Image, q int) ([]byte, error) {
+	d := &doc{}
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, img, &jpeg.Options{Quality: q}); err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	im := d.w.addStream(fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode",
+		b.Dx(), b.Dy()), j.Bytes(), false)
+	d.pages = append(d.pages, docPage{media: letter, images: []int{im}, content: fullPage(letterWPt, letterHPt)})
+	return d.bytes(), nil
+}
+
 // MixedReportPDF is n pages that alternate between born-digital pages (real text in Helvetica, a
 // ruled line, a link, a bookmark each) and bilevel scans, with a title in its metadata: what a
 // report with scanned appendices looks like.

@@ -548,6 +548,7 @@ type PDFInfo struct {
 	PageCount int
 	Selected  []int        // the pages selected, from 1, in order
 	Sizes     [][2]float64 // their width and height in points
+	Colour    []bool       // whether each holds colour (imageinput.Page.WithColourContent)
 }
 
 // InspectPDF counts doc's pages, resolves the selection pages (imageinput.ParsePages) against
@@ -565,7 +566,7 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 		_, err := e.result(o, false)
 		return PDFInfo{}, err
 	}
-	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
+	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes, Colour: o.Colour}, nil
 }
 
 // AddTextLayers returns doc (a PDF) with each layer (a page's Result.PDF, read with

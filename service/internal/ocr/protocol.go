@@ -140,6 +140,7 @@ type outcome struct {
 	PageCount int
 	Selected  []int        // the selected pages, from 1
 	Sizes     [][2]float64 // their width and height in points
+	Colour    []bool       // whether each holds colour (depth), which rendering it costs
 }
 
 // box is one recognised word with its place in the page's structure.

@@ -38,13 +38,16 @@ func (w *worker) inspect(j job) outcome {
 		if err != nil {
 			return err
 		}
-		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages)), Encrypted: pdf.encrypted()}
+		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages)), Colour: make([]bool, len(pages)), Encrypted: pdf.encrypted()}
 		for i, p := range pages {
 			wpt, hpt, err := pdf.size(p - 1)
 			if err != nil {
 				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err))
 			}
 			o.Sizes[i] = [2]float64{wpt, hpt}
+			// A page that holds colour costs more to render, in gray too: PDFium decodes its
+			// colour images (pageCost). Its objects are walked, nothing is rendered.
+			o.Colour[i] = pdf.depth(p-1) == depthColour
 		}
 		return nil
 	})

@@ -315,16 +315,17 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 	// nothing gray does not (less: its colour thresholding takes a yellow highlighter, dark in
 	// blue, for ink), at 4 bytes a pixel instead of 1.
 	const colour = false
-	maxPixels := p.cfg.MaxPixels
-	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour); m >= 0 {
-		maxPixels = min(maxPixels, m)
-	}
 	for i, n := range info.Selected {
+		colourContent := i < len(info.Colour) && info.Colour[i]
+		maxPixels := p.cfg.MaxPixels
+		if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), colour, colourContent); m >= 0 {
+			maxPixels = min(maxPixels, m)
+		}
 		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, maxPixels, colour)
 		if err != nil {
 			return nil, err
 		}
-		pages = append(pages, pg)
+		pages = append(pages, pg.WithColourContent(colourContent))
 	}
 	return pages, nil
 }
