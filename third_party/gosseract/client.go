@@ -405,6 +405,32 @@ func (client *Client) DeskewImage(minDegrees, minConfidence float64) (float64, e
 	return float64(angle), nil
 }
 
+// GrayImage makes the current image 8-bit gray (a colour image by its luminance).
+// readocr: added, so that a colour scan's JPEG read from a PDF is read in gray, as a PDF page's
+// rendering is (Tesseract's colour thresholding takes a highlighter, dark in blue, for ink).
+func (client *Client) GrayImage() error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	gray := C.GrayPixImage(client.pixImage)
+	if gray == nil {
+		return fmt.Errorf("leptonica could not make the image gray")
+	}
+	client.replacePix(gray)
+	return nil
+}
+
+// SetResolution sets the resolution Tesseract takes the current image to have, in DPI.
+// readocr: added: a JPEG from a PDF often says 72 DPI or nothing; the page's says what it is.
+func (client *Client) SetResolution(dpi int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	C.SetPixResolution(client.pixImage, C.int(dpi))
+	client.pixApplied = false
+	return nil
+}
+
 // replacePix makes pix (new, owned) the current image.
 func (client *Client) replacePix(pix C.PixImage) {
 	C.DestroyPixImage(client.pixImage)

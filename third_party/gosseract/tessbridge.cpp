@@ -465,3 +465,13 @@ PixImage DeskewPixImage(PixImage p, float* angle, float* conf) {
     if (failed) return NULL;
     return (void*)pixRotate(pix, 3.14159265358979 / 180.0 * a, L_ROTATE_AREA_MAP, L_BRING_IN_WHITE, 0, 0);
 }
+
+// readocr: pix in 8-bit gray (colour by its luminance), a new pix.
+PixImage GrayPixImage(PixImage pix) {
+    return (void*)pixConvertTo8((Pix*)pix, 0);
+}
+
+// readocr: the resolution Tesseract takes pix to have.
+void SetPixResolution(PixImage pix, int dpi) {
+    pixSetResolution((Pix*)pix, dpi, dpi);
+}

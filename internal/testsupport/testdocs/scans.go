@@ -116,8 +116,8 @@ func ColourScanPDF(n int) ([]byte, error) {
 	return d.bytes(), nil
 }
 
-// JPEGPagePDF is a one-page Letter PDF whose page is img as an RGB JPEG of quality q drawn over
-// it (img is 2550x3300 for 300 DPI).
+// JPEGPagePDF is a one-page Letter PDF whose page is img as a JPEG of quality q (gray for an
+// *image.Gray, RGB otherwise) drawn over it (img is 2550x3300 for 300 DPI).
 func JPEGPagePDF(img image.Image, q int) ([]byte, error) {
 	d := &doc{}
 	var j bytes.Buffer
@@ -125,8 +125,12 @@ func JPEGPagePDF(img image.Image, q int) ([]byte, error) {
 		return nil, err
 	}
 	b := img.Bounds()
-	im := d.w.addStream(fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceRGB /BitsPerComponent 8 /Filter /DCTDecode",
-		b.Dx(), b.Dy()), j.Bytes(), false)
+	cs := "DeviceRGB"
+	if _, gray := img.(*image.Gray); gray {
+		cs = "DeviceGray" // image/jpeg writes a gray image with one component
+	}
+	im := d.w.addStream(fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent 8 /Filter /DCTDecode",
+		b.Dx(), b.Dy(), cs), j.Bytes(), false)
 	d.pages = append(d.pages, docPage{media: letter, images: []int{im}, content: fullPage(letterWPt, letterHPt)})
 	return d.bytes(), nil
 }

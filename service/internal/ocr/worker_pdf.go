@@ -64,6 +64,11 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 		return failed(err)
 	}
 	tiff, scan := w.scanImage(j) // a page that is a bilevel scan: no text, and its image is read
+	var jpg []byte
+	var colourJPEG bool
+	if !scan { // or a colour or gray scan, one JPEG
+		jpg, colourJPEG, scan = w.jpegImage(j)
+	}
 	if j.PDFText == PDFTextExtract || j.PDFText == PDFTextAuto {
 		var text string
 		if !scan {
@@ -85,12 +90,27 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 	if scan {
 		var turn turned
 		o := c.recognize(ctx, j, func(t *gosseract.Client) error {
-			if err := t.SetImageFromBytes(tiff); err != nil {
+			if jpg != nil {
+				if err := t.SetImageFromBytes(jpg); err != nil {
+					return err
+				}
+				if err := t.SetResolution(j.DPI); err != nil {
+					return err
+				}
+				if colourJPEG {
+					if err := t.GrayImage(); err != nil {
+						return err
+					}
+				}
+			} else if err := t.SetImageFromBytes(tiff); err != nil {
 				return err
 			}
 			return w.straighten(t, j, &turn)
 		}, w.cfg)
 		o.Depth = depthBilevel.String() + " (the scan's image)"
+		if jpg != nil {
+			o.Depth = depthGray.String() + " (the scan's JPEG)"
+		}
 		o.Rotate, o.Skew = turn.rotate, turn.skew
 		return o
 	}
