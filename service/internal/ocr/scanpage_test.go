@@ -109,4 +109,3 @@ func TestJPEGScanImage(t *testing.T) {
 		}
 	}
 }
-
