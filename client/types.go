@@ -46,7 +46,11 @@ type Options struct {
 	Format  Format `form:"format"`   // default text
 	Pages   string `form:"pages"`    // e.g. "1-3,7" or "5-"
 	PDFText string `form:"pdf_text"` // ocr, extract or auto
-	OCRMode string `form:"ocr_mode"` // format pdf: skip_text (default) or force_ocr
+	OCRMode string `form:"ocr_mode"` // format pdf: skip_text (default), force_ocr or redo_ocr
+	// Format pdf of a PDF: pages turned upright (orientation detection) and made level.
+	RotatePages bool   `form:"rotate_pages"`
+	Deskew      bool   `form:"deskew"`
+	OutputType  string `form:"output_type"` // format pdf of a PDF: pdf (default) or pdfa (PDF/A-2b)
 }
 
 // JobOptions are a job's own fields (schema JobOptions).

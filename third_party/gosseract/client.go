@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -339,6 +340,103 @@ func (client *Client) OrientImage(orientation int) error {
 	client.pixApplied = false
 	client.recognized = false
 	return nil
+}
+
+// DetectOrientation reads how page's current image must be turned to be upright: clockwise
+// quarter turns (0-3) and Tesseract's confidence. The client must hold the orientation model
+// (SetLanguage("osd")); page's image is not changed.
+// readocr: added, for searchable PDFs whose pages are turned by /Rotate (rotate_pages).
+func (client *Client) DetectOrientation(page *Client) (quads int, confidence float64, err error) {
+	if page.pixImage == nil {
+		return 0, 0, fmt.Errorf("no image is set")
+	}
+	if client.pixImage != nil {
+		C.DestroyPixImage(client.pixImage)
+	}
+	client.pixImage = C.ClonePixImage(page.pixImage) // the same pixels, not a copy
+	client.pixApplied = false
+	defer client.ClearImage()
+	if err := client.init(); err != nil {
+		return 0, 0, err
+	}
+	var q C.int
+	var conf C.float
+	if C.DetectOrientation(client.api, client.pixImage, &q, &conf) != 1 {
+		return 0, 0, fmt.Errorf("tesseract could not detect the orientation")
+	}
+	return int(q), float64(conf), nil
+}
+
+// RotateImage turns the current image by quads clockwise quarter turns.
+// readocr: added (rotate_pages).
+func (client *Client) RotateImage(quads int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	if quads%4 == 0 {
+		return nil
+	}
+	turned := C.RotateOrthPixImage(client.pixImage, C.int((quads%4+4)%4))
+	if turned == nil {
+		return fmt.Errorf("leptonica could not turn the image")
+	}
+	client.replacePix(turned)
+	return nil
+}
+
+// DeskewImage finds the skew of the current image's text lines (Leptonica's pixFindSkew) and,
+// when it is found with at least minConfidence and is at least minDegrees, turns the image
+// clockwise by it. It returns the angle turned (degrees, clockwise positive; 0: not turned).
+// readocr: added (deskew).
+func (client *Client) DeskewImage(minDegrees, minConfidence float64) (float64, error) {
+	if client.pixImage == nil {
+		return 0, fmt.Errorf("no image is set")
+	}
+	var angle, conf C.float
+	turned := C.DeskewPixImage(client.pixImage, &angle, &conf)
+	if turned == nil {
+		return 0, nil
+	}
+	if float64(conf) < minConfidence || math.Abs(float64(angle)) < minDegrees {
+		C.DestroyPixImage(turned)
+		return 0, nil
+	}
+	client.replacePix(turned)
+	return float64(angle), nil
+}
+
+// GrayImage makes the current image 8-bit gray (a colour image by its luminance).
+// readocr: added, so that a colour scan's JPEG read from a PDF is read in gray, as a PDF page's
+// rendering is (Tesseract's colour thresholding takes a highlighter, dark in blue, for ink).
+func (client *Client) GrayImage() error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	gray := C.GrayPixImage(client.pixImage)
+	if gray == nil {
+		return fmt.Errorf("leptonica could not make the image gray")
+	}
+	client.replacePix(gray)
+	return nil
+}
+
+// SetResolution sets the resolution Tesseract takes the current image to have, in DPI.
+// readocr: added: a JPEG from a PDF often says 72 DPI or nothing; the page's says what it is.
+func (client *Client) SetResolution(dpi int) error {
+	if client.pixImage == nil {
+		return fmt.Errorf("no image is set")
+	}
+	C.SetPixResolution(client.pixImage, C.int(dpi))
+	client.pixApplied = false
+	return nil
+}
+
+// replacePix makes pix (new, owned) the current image.
+func (client *Client) replacePix(pix C.PixImage) {
+	C.DestroyPixImage(client.pixImage)
+	client.pixImage = pix
+	client.pixApplied = false
+	client.recognized = false
 }
 
 // SetLanguage sets languages to use. English as default.

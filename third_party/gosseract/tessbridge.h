@@ -55,6 +55,12 @@ int EncodePixImage(PixImage pix, struct PageImage* out);
 void FreePageImage(struct PageImage* img);
 void SetInputName(TessBaseAPI, char*);
 void DestroyPixImage(PixImage pix);
+int DetectOrientation(TessBaseAPI, PixImage pix, int* quads, float* conf);
+PixImage RotateOrthPixImage(PixImage pix, int quads);
+PixImage ClonePixImage(PixImage pix);
+PixImage GrayPixImage(PixImage pix);
+void SetPixResolution(PixImage pix, int dpi);
+PixImage DeskewPixImage(PixImage pix, float* angle, float* conf);
 
 #ifdef __cplusplus
 }

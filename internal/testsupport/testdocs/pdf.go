@@ -154,6 +154,21 @@ func MixedPDF(lines []string, img image.Image, dpi int) []byte {
 	return writePDF([]page{text, scan})
 }
 
+// MixedPagePDF is a one-page Letter PDF holding both: lines of real text (Helvetica 12pt) at
+// the top, and a scan of img at dpi drawn below them, its top left corner at (72, 560)
+// points from the page's bottom left.
+func MixedPagePDF(lines []string, img image.Image, dpi int) []byte {
+	var c strings.Builder
+	c.WriteString("BT /F1 12 Tf 72 720 Td 14 TL\n")
+	for _, l := range lines {
+		fmt.Fprintf(&c, "(%s) '\n", pdfEscape(l))
+	}
+	g := Gray(img)
+	wPt, hPt := float64(g.Rect.Dx())*72/float64(dpi), float64(g.Rect.Dy())*72/float64(dpi)
+	fmt.Fprintf(&c, "ET\nq %g 0 0 %g 72 %g cm /Im1 Do Q", wPt, hPt, 560-hPt)
+	return writePDF([]page{{wPt: 612, hPt: 792, content: []byte(c.String()), image: g, font: true, compress: true}})
+}
+
 // BlankPDF is a PDF of n blank pages of wPt x hPt points.
 func BlankPDF(n int, wPt, hPt float64) []byte {
 	pages := make([]page, n)

@@ -77,8 +77,12 @@ func Colourise(g *image.Gray, i int) *image.RGBA {
 
 // BilevelScanPDF is an n-page scan as office scanners write it: each page one bilevel image,
 // CCITT Group 4, drawn over its Letter page.
-func BilevelScanPDF(n int) ([]byte, error) {
-	d := &doc{}
+func BilevelScanPDF(n int) ([]byte, error) { return TitledBilevelScanPDF(n, "") }
+
+// TitledBilevelScanPDF is BilevelScanPDF with a document information dictionary: its title,
+// and a producer.
+func TitledBilevelScanPDF(n int, title string) ([]byte, error) {
+	d := &doc{title: title}
 	for i := range n {
 		g, err := ScanPage(i)
 		if err != nil {
@@ -109,6 +113,25 @@ func ColourScanPDF(n int) ([]byte, error) {
 			g.Rect.Dx(), g.Rect.Dy()), j.Bytes(), false)
 		d.pages = append(d.pages, docPage{media: letter, images: []int{im}, content: fullPage(letterWPt, letterHPt)})
 	}
+	return d.bytes(), nil
+}
+
+// JPEGPagePDF is a one-page Letter PDF whose page is img as a JPEG of quality q (gray for an
+// *image.Gray, RGB otherwise) drawn over it (img is 2550x3300 for 300 DPI).
+func JPEGPagePDF(img image.Image, q int) ([]byte, error) {
+	d := &doc{}
+	var j bytes.Buffer
+	if err := jpeg.Encode(&j, img, &jpeg.Options{Quality: q}); err != nil {
+		return nil, err
+	}
+	b := img.Bounds()
+	cs := "DeviceRGB"
+	if _, gray := img.(*image.Gray); gray {
+		cs = "DeviceGray" // image/jpeg writes a gray image with one component
+	}
+	im := d.w.addStream(fmt.Sprintf("/Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /%s /BitsPerComponent 8 /Filter /DCTDecode",
+		b.Dx(), b.Dy(), cs), j.Bytes(), false)
+	d.pages = append(d.pages, docPage{media: letter, images: []int{im}, content: fullPage(letterWPt, letterHPt)})
 	return d.bytes(), nil
 }
 

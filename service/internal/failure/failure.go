@@ -31,6 +31,7 @@ const (
 	UndecodableImage     Code = "undecodable_image"
 	UndecodableDocument  Code = "undecodable_document"
 	EncryptedPDF         Code = "encrypted_pdf"
+	NotPDFA              Code = "not_pdfa_convertible" // output_type=pdfa of a PDF an update cannot make PDF/A
 	TooManyPages         Code = "too_many_pages"
 	InvalidPages         Code = "invalid_pages"
 	InvalidFormat        Code = "invalid_format"
@@ -65,7 +66,7 @@ const (
 var Codes = []Code{
 	BadRequest, InvalidImageField, UnsupportedURLScheme, URLNotAllowed, InvalidLang, InvalidConfig,
 	UnsupportedConfig, RequestTimeout, PayloadTooLarge, ImageTooLarge, UnsupportedMediaType,
-	UnsupportedContent, UndecodableImage, UndecodableDocument, EncryptedPDF, TooManyPages, InvalidPages,
+	UnsupportedContent, UndecodableImage, UndecodableDocument, EncryptedPDF, NotPDFA, TooManyPages, InvalidPages,
 	InvalidFormat, NotAcceptable, UnknownLanguage, QueueFull, QueueTimeout, ServerBusy,
 	NotReady, FetchFailed, FetchTimeout, OCRTimeout, ClientClosedRequest, NotFound, MethodNotAllowed,
 	TooManyJobs, JobNotDone, JobCanceled, WorkerLost, Internal,

@@ -33,6 +33,7 @@ var statuses = map[failure.Code]status{
 	failure.TooManyPages:         {http.StatusRequestEntityTooLarge, 0},
 	failure.UndecodableDocument:  {http.StatusUnprocessableEntity, 0},
 	failure.EncryptedPDF:         {http.StatusUnprocessableEntity, 0},
+	failure.NotPDFA:              {http.StatusUnprocessableEntity, 0},
 	failure.NotFound:             {http.StatusNotFound, 0},
 	failure.MethodNotAllowed:     {http.StatusMethodNotAllowed, 0},
 	failure.RequestTimeout:       {http.StatusRequestTimeout, 0},

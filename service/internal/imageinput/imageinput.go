@@ -59,6 +59,17 @@ type Page struct {
 	tiffOffset    uint64 // a page of a multi-page TIFF: where its IFD is
 	dpi           int    // a PDF page: the resolution to render it at
 	components    int    // a JPEG's colour components (1, 3, 4)
+	colourContent bool   // a PDF page: it holds colour (images), which PDFium decodes to render it
+}
+
+// ColourContent reports whether a PDF page holds colour, colour images above all: rendering it,
+// even in gray, PDFium decodes them in colour (ocr.PageCost counts it).
+func (p Page) ColourContent() bool { return p.colourContent }
+
+// WithColourContent is p (a PDF page) marked as holding colour or not, as a worker found it.
+func (p Page) WithColourContent(c bool) Page {
+	p.colourContent = c
+	return p
 }
 
 // Valid reports whether p was made by Check.

@@ -111,3 +111,51 @@ func colourDepth(r, g, b uint) pageDepth {
 	}
 	return depthGray
 }
+
+// hideText makes page i's text objects, in its forms too, invisible in the page as loaded in
+// this instance (the document is never saved), so that a rendering shows the rest (images,
+// paths): for ocr_mode=redo_ocr.
+func (d openPDF) hideText(i int) error {
+	n, err := d.inst.FPDFPage_CountObjects(&requests.FPDFPage_CountObjects{Page: d.page(i)})
+	if err != nil {
+		return err
+	}
+	for k := range n.Count {
+		o, err := d.inst.FPDFPage_GetObject(&requests.FPDFPage_GetObject{Page: d.page(i), Index: k})
+		if err != nil {
+			return err
+		}
+		if err := d.hideObjectText(o.PageObject, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d openPDF) hideObjectText(o references.FPDF_PAGEOBJECT, level int) error {
+	t, err := d.inst.FPDFPageObj_GetType(&requests.FPDFPageObj_GetType{PageObject: o})
+	if err != nil {
+		return err
+	}
+	switch {
+	case t.Type == enums.FPDF_PAGEOBJ_TEXT:
+		_, err := d.inst.FPDFTextObj_SetTextRenderMode(&requests.FPDFTextObj_SetTextRenderMode{PageObject: o, TextRenderMode: enums.FPDF_TEXTRENDERMODE_INVISIBLE})
+		return err
+	case t.Type != enums.FPDF_PAGEOBJ_FORM || level > 8:
+		return nil
+	}
+	n, err := d.inst.FPDFFormObj_CountObjects(&requests.FPDFFormObj_CountObjects{PageObject: o})
+	if err != nil {
+		return err
+	}
+	for k := range n.Count {
+		c, err := d.inst.FPDFFormObj_GetObject(&requests.FPDFFormObj_GetObject{PageObject: o, Index: uint64(k)})
+		if err != nil {
+			return err
+		}
+		if err := d.hideObjectText(c.PageObject, level+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

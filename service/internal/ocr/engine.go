@@ -119,6 +119,9 @@ type Request struct {
 	Layout  bool    // also return words and lines with boxes
 	Outputs Outputs // renderings besides the text
 	PDFText int     // a PDF page: PDFTextOCR, PDFTextExtract or PDFTextAuto
+	// RotatePages and Deskew turn a PDF page upright (orientation detection) and level (its
+	// text lines' skew) before it is read; Result.Rotate and Skew say by how much.
+	RotatePages, Deskew bool
 	// Batch marks a page of a multi-page document: it waits for a worker behind every single
 	// page, so that a long document cannot hold up short requests.
 	Batch bool
@@ -159,6 +162,10 @@ type Result struct {
 	PDF             []byte
 	Extracted       bool   // the text is the PDF page's own (PDFTextExtract, PDFTextAuto): no OCR
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
+	// Rotate and Skew: how a PDF page was turned before it was read (Request.RotatePages,
+	// Deskew), clockwise, in degrees: its text layer is for the page turned so.
+	Rotate int
+	Skew   float64
 	// Image is an image page losslessly encoded, with Outputs.TextLayer (nil for a PDF's page,
 	// and for a JPEG a PDF holds as it is: imageinput.Page.KeepsJPEG).
 	Image *PageImage
@@ -275,6 +282,9 @@ func (e *Engine) Lang(s string) (Lang, error) {
 	}
 	return Lang{l}, nil
 }
+
+// CanOrient reports whether the orientation model (osd) is installed: rotate_pages needs it.
+func (e *Engine) CanOrient() bool { return e.langs != nil && e.langs.osd != nil }
 
 // Warm makes the engine's private directory, starts the workers (they load the default
 // language at once, in parallel) and compiles PDFium, and then marks the engine ready.
@@ -540,6 +550,7 @@ func (e *Engine) pageJob(req Request) job {
 	}
 	j.Doc, j.DocFormat, j.DocData, j.TIFFOffset = pg.Document(), pg.Format(), pg.Data(), pg.TIFFOffset()
 	j.DPI, j.Width, j.Height, j.Colour, j.PDFText = pg.DPI(), pg.Width(), pg.Height(), !pg.Gray(), req.PDFText
+	j.RotatePages, j.Deskew = req.RotatePages, req.Deskew
 	return j
 }
 
@@ -549,6 +560,7 @@ type PDFInfo struct {
 	PageCount int
 	Selected  []int        // the pages selected, from 1, in order
 	Sizes     [][2]float64 // their width and height in points
+	Colour    []bool       // whether each holds colour (imageinput.Page.WithColourContent)
 }
 
 // InspectPDF counts doc's pages, resolves the selection pages (imageinput.ParsePages) against
@@ -566,13 +578,13 @@ func (e *Engine) InspectPDF(ctx context.Context, doc imageinput.Document, pages 
 		_, err := e.result(o, false)
 		return PDFInfo{}, err
 	}
-	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes}, nil
+	return PDFInfo{Encrypted: o.Encrypted, PageCount: o.PageCount, Selected: o.Selected, Sizes: o.Sizes, Colour: o.Colour}, nil
 }
 
 // AddTextLayers returns doc (a PDF) with each layer (a page's Result.PDF, read with
 // Outputs.TextLayer) laid over its page, in a worker: the client's PDF is parsed only there.
-func (e *Engine) AddTextLayers(ctx context.Context, doc imageinput.Document, layers []textlayer.Layer, batch bool) ([]byte, error) {
-	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobOverlay, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(), Layers: layers})
+func (e *Engine) AddTextLayers(ctx context.Context, doc imageinput.Document, layers []textlayer.Layer, pdfa, batch bool) ([]byte, error) {
+	o, err := e.exchangeAny(ctx, batch, "", job{Kind: jobOverlay, Doc: doc.ID(), DocFormat: doc.Format(), DocData: doc.Data(), Layers: layers, PDFA: pdfa})
 	if err != nil {
 		return nil, err
 	}
@@ -885,7 +897,8 @@ func (e *Engine) result(o outcome, withLayout bool) (Result, error) {
 	default:
 		return Result{}, failure.Wrap(failure.Internal, errors.New(o.Message), "OCR failed")
 	}
-	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image}
+	res := Result{Text: o.Text, HOCR: o.HOCR, ALTO: o.ALTO, TSV: o.TSV, PDF: o.PDF, Extracted: o.Extracted, Depth: o.Depth, Image: o.Image,
+		Rotate: o.Rotate, Skew: o.Skew}
 	if withLayout {
 		res.Words, res.Lines, res.Confidence = layout(o.Boxes)
 	}

@@ -51,6 +51,9 @@ const (
 	PDFTextOCR     = iota // render and recognise every page
 	PDFTextExtract        // return the text the PDF carries, without OCR
 	PDFTextAuto           // the PDF's text where a page has some, OCR where it has none
+	// PDFTextRedo recognises every page as rendered without its text (ocr_mode=redo_ocr): the
+	// page's visible text is kept in the output, and must not be read again.
+	PDFTextRedo
 )
 
 // Renderings a job may ask for besides the text (bits of job.Outputs).
@@ -79,6 +82,9 @@ type job struct {
 	Height     int
 	Colour     bool // render a PDF page in colour (for searchable PDFs), else in gray
 	PDFText    int
+	// A PDF page for a searchable PDF: turned upright by orientation detection (RotatePages),
+	// its text lines made level (Deskew), before it is read (outcome.Rotate, outcome.Skew).
+	RotatePages, Deskew bool
 
 	Lang        string
 	Orientation int
@@ -88,8 +94,9 @@ type job struct {
 	TextLayer   bool // with outPDF: the page's invisible text alone, to lay over a PDF's page
 	EncodeImage bool // with TextLayer: the page's image too, losslessly encoded (outcome.Image)
 
-	// jobOverlay: the text layers of the document's pages.
+	// jobOverlay: the text layers of the document's pages, and whether the answer is PDF/A-2b.
 	Layers []textlayer.Layer
+	PDFA   bool
 
 	// jobInspect: the page selection (imageinput.ParsePages) and the most pages it may select.
 	Pages    string
@@ -125,12 +132,15 @@ type outcome struct {
 	Extracted       bool
 	Depth           string // a PDF page: what it was rendered in (bilevel, gray, colour)
 	Image           *PageImage
+	Rotate          int     // RotatePages: the clockwise turn (0, 90, 180, 270) read before OCR
+	Skew            float64 // Deskew: the clockwise turn in degrees read before OCR
 
 	// jobInspect.
 	Encrypted bool // the PDF opened without a password but is encrypted (an owner password)
 	PageCount int
 	Selected  []int        // the selected pages, from 1
 	Sizes     [][2]float64 // their width and height in points
+	Colour    []bool       // whether each holds colour (depth), which rendering it costs
 }
 
 // box is one recognised word with its place in the page's structure.

@@ -29,24 +29,63 @@ const maxScanContent = 512
 // scanImage returns page j.Page of the kept PDF as a one-page G4 TIFF at j.DPI, when the page
 // is such a scan.
 func (w *worker) scanImage(j job) ([]byte, bool) {
-	ctx := w.doc.parsed()
-	if ctx == nil {
-		return nil, false
-	}
-	page, _, inh, err := ctx.PageDict(j.Page+1, false)
-	if err != nil || page == nil || inh == nil || inh.MediaBox == nil || inh.Rotate%360 != 0 {
-		return nil, false
-	}
-	if _, ok := page["UserUnit"]; ok {
-		return nil, false
-	}
-	content, ok := smallContent(ctx, page)
+	ctx, img, ok := w.fullPageImage(j)
 	if !ok {
 		return nil, false
 	}
+	return g4TIFF(ctx, img, j)
+}
+
+// jpegImage returns the JPEG of page j.Page of the kept PDF, when the page is one JPEG (8-bit
+// RGB or gray) drawn over the whole page at j.DPI, as colour scanners write it: Leptonica's
+// libjpeg decodes it natively where PDFium (WebAssembly) would decode it and render it, and
+// colour reports whether it is RGB (made gray before Tesseract reads it: worker_pdf.go).
+func (w *worker) jpegImage(j job) (data []byte, colour, ok bool) {
+	_, img, ok := w.fullPageImage(j)
+	if !ok {
+		return nil, false, false
+	}
+	d := img.Dict
+	if f, _ := d["Filter"].(types.Name); f != "DCTDecode" || d.IntEntry("BitsPerComponent") == nil || *d.IntEntry("BitsPerComponent") != 8 {
+		return nil, false, false
+	}
+	for _, k := range []string{"ImageMask", "Mask", "SMask", "Decode", "DecodeParms", "Intent", "Alternates"} {
+		if _, ok := d[k]; ok {
+			return nil, false, false
+		}
+	}
+	cs, _ := d["ColorSpace"].(types.Name)
+	if cs != "DeviceRGB" && cs != "DeviceGray" {
+		return nil, false, false
+	}
+	width, height := d.IntEntry("Width"), d.IntEntry("Height")
+	if width == nil || height == nil || abs(*width-j.Width) > 1 || abs(*height-j.Height) > 1 {
+		return nil, false, false
+	}
+	return img.Raw, cs == "DeviceRGB", true
+}
+
+// fullPageImage is the image XObject page j.Page draws, alone, over its whole media box (no
+// crop box, rotation or user unit), as scanners write pages.
+func (w *worker) fullPageImage(j job) (*model.Context, *types.StreamDict, bool) {
+	ctx := w.doc.parsed()
+	if ctx == nil {
+		return nil, nil, false
+	}
+	page, _, inh, err := ctx.PageDict(j.Page+1, false)
+	if err != nil || page == nil || inh == nil || inh.MediaBox == nil || inh.Rotate%360 != 0 {
+		return nil, nil, false
+	}
+	if _, ok := page["UserUnit"]; ok {
+		return nil, nil, false
+	}
+	content, ok := smallContent(ctx, page)
+	if !ok {
+		return nil, nil, false
+	}
 	m := scanContent.FindSubmatch(content)
 	if m == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	var at [4]float64
 	for i := range at {
@@ -54,20 +93,20 @@ func (w *worker) scanImage(j job) ([]byte, bool) {
 	}
 	box := inh.MediaBox
 	if c := inh.CropBox; c != nil && *c != *box {
-		return nil, false
+		return nil, nil, false
 	}
 	if !near(at[0], box.Width()) || !near(at[1], box.Height()) || !near(at[2], box.LL.X) || !near(at[3], box.LL.Y) {
-		return nil, false
+		return nil, nil, false
 	}
 	res, err := ctx.DereferenceDict(inh.Resources["XObject"])
 	if err != nil || res == nil {
-		return nil, false
+		return nil, nil, false
 	}
 	img, _, err := ctx.DereferenceStreamDict(res[string(m[5])])
 	if err != nil || img == nil {
-		return nil, false
+		return nil, nil, false
 	}
-	return g4TIFF(ctx, img, j)
+	return ctx, img, true
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 0.5 }

@@ -81,3 +81,31 @@ func checkScanImage(t *testing.T, name string, pdf []byte, page int, want bool) 
 		t.Errorf("%s: read from its image %v, want %v", name, got, want)
 	}
 }
+
+// A colour scan's page, one RGB JPEG over the whole page at the reading resolution, is read
+// from its JPEG (the bytes in the PDF, as they are); a gray JPEG's too; anything else (a page
+// a G4 scan) is not. (TestSearchablePDFAligned reads the geometry document's colour JPEG page
+// so, its words in place.)
+func TestJPEGScanImage(t *testing.T) {
+	colour, err := testdocs.ColourScanPDF(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, _ := testdocs.ScanPage(0)
+	gray, err := testdocs.JPEGPagePDF(g, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bilevel, _ := testdocs.BilevelScanPDF(1)
+	for _, tc := range []struct {
+		name         string
+		pdf          []byte
+		ok, isColour bool
+	}{{"colour JPEG scan", colour, true, true}, {"gray JPEG scan", gray, true, false}, {"G4 scan", bilevel, false, false}} {
+		w := &worker{doc: &heldDocument{id: 1, format: imageinput.PDF, data: tc.pdf}}
+		b, c, ok := w.jpegImage(job{Page: 0, DPI: 300, Width: 2550, Height: 3300})
+		if ok != tc.ok || c != tc.isColour || ok && (!bytes.Contains(tc.pdf, b) || !bytes.HasPrefix(b, []byte{0xFF, 0xD8})) {
+			t.Errorf("%s: jpegImage %v colour %v (%d bytes), want %v %v", tc.name, ok, c, len(b), tc.ok, tc.isColour)
+		}
+	}
+}

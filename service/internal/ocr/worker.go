@@ -163,6 +163,7 @@ type worker struct {
 	cfg     workerConfig
 	clients []*client // least recently used first
 	doc     *heldDocument
+	osd     *gosseract.Client // the orientation model alone, for rotate_pages (worker_orient.go)
 
 	mu      sync.Mutex
 	running uint64             // Seq of the page being recognised

@@ -67,6 +67,9 @@ func (w *worker) modelMemory() int64 {
 	for _, c := range w.clients {
 		n += c.memory
 	}
+	if w.osd != nil {
+		n += w.cfg.OSDMemory
+	}
 	return n
 }
 

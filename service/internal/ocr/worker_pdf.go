@@ -38,13 +38,16 @@ func (w *worker) inspect(j job) outcome {
 		if err != nil {
 			return err
 		}
-		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages)), Encrypted: pdf.encrypted()}
+		o = outcome{PageCount: n, Selected: pages, Sizes: make([][2]float64, len(pages)), Colour: make([]bool, len(pages)), Encrypted: pdf.encrypted()}
 		for i, p := range pages {
 			wpt, hpt, err := pdf.size(p - 1)
 			if err != nil {
 				return failure.New(failure.UndecodableDocument, "page %d: PDFium could not read it (%s)", p, pdfiumMessage(err))
 			}
 			o.Sizes[i] = [2]float64{wpt, hpt}
+			// A page that holds colour costs more to render, in gray too: PDFium decodes its
+			// colour images (pageCost). Its objects are walked, nothing is rendered.
+			o.Colour[i] = pdf.depth(p-1) == depthColour
 		}
 		return nil
 	})
@@ -61,7 +64,12 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 		return failed(err)
 	}
 	tiff, scan := w.scanImage(j) // a page that is a bilevel scan: no text, and its image is read
-	if j.PDFText != PDFTextOCR {
+	var jpg []byte
+	var colourJPEG bool
+	if !scan { // or a colour or gray scan, one JPEG
+		jpg, colourJPEG, scan = w.jpegImage(j)
+	}
+	if j.PDFText == PDFTextExtract || j.PDFText == PDFTextAuto {
 		var text string
 		if !scan {
 			err := d.use(func(pdf openPDF) error {
@@ -80,8 +88,30 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 		}
 	}
 	if scan {
-		o := c.recognize(ctx, j, func(t *gosseract.Client) error { return t.SetImageFromBytes(tiff) }, w.cfg)
+		var turn turned
+		o := c.recognize(ctx, j, func(t *gosseract.Client) error {
+			if jpg != nil {
+				if err := t.SetImageFromBytes(jpg); err != nil {
+					return err
+				}
+				if err := t.SetResolution(j.DPI); err != nil {
+					return err
+				}
+				if colourJPEG {
+					if err := t.GrayImage(); err != nil {
+						return err
+					}
+				}
+			} else if err := t.SetImageFromBytes(tiff); err != nil {
+				return err
+			}
+			return w.straighten(t, j, &turn)
+		}, w.cfg)
 		o.Depth = depthBilevel.String() + " (the scan's image)"
+		if jpg != nil {
+			o.Depth = depthGray.String() + " (the scan's JPEG)"
+		}
+		o.Rotate, o.Skew = turn.rotate, turn.skew
 		return o
 	}
 	return w.renderedPage(ctx, c, d, j)
@@ -90,8 +120,16 @@ func (w *worker) pdfPage(ctx context.Context, c *client, j job) outcome {
 // renderedPage recognises page j.Page of d as PDFium renders it.
 func (w *worker) renderedPage(ctx context.Context, c *client, d *pdfDoc, j job) outcome {
 	var depth pageDepth
+	var turn turned
 	o := c.recognize(ctx, j, func(t *gosseract.Client) error {
-		return d.use(func(pdf openPDF) error {
+		err := d.use(func(pdf openPDF) error {
+			if j.PDFText == PDFTextRedo {
+				// The text stays in the output as it is: Tesseract reads the rest. This instance
+				// of the document is closed after the page, so the page is only changed here.
+				if err := pdf.hideText(j.Page); err != nil {
+					return failure.New(failure.UndecodableDocument, "page %d: PDFium could not set its text aside (%s)", j.Page+1, pdfiumMessage(err))
+				}
+			}
 			// In the page's own depth: black and white pages in 1 bit, which Tesseract need not
 			// threshold; colour only where the page has colour and the job asks for it.
 			depth = pdf.depth(j.Page)
@@ -111,8 +149,13 @@ func (w *worker) renderedPage(ctx context.Context, c *client, d *pdfDoc, j job) 
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return w.straighten(t, j, &turn)
 	}, w.cfg)
 	o.Depth = depth.String()
+	o.Rotate, o.Skew = turn.rotate, turn.skew
 	return o
 }
 
@@ -125,8 +168,14 @@ func (w *worker) overlay(j job) outcome {
 	if w.doc.format != imageinput.PDF {
 		return outcome{Fail: failOther, Message: fmt.Sprintf("document %d is a %s, not a PDF", w.doc.id, w.doc.format)}
 	}
-	out, err := textlayer.Add(w.doc.data, j.Layers)
+	add := textlayer.Add
+	if j.PDFA {
+		add = textlayer.AddPDFA
+	}
+	out, err := add(w.doc.data, j.Layers)
 	switch {
+	case errors.Is(err, textlayer.ErrNotPDFA):
+		return failed(failure.New(failure.NotPDFA, "output_type=pdfa: %v", err))
 	case errors.Is(err, textlayer.ErrEncrypted):
 		return failed(failure.New(failure.EncryptedPDF, "the PDF is encrypted: a text layer cannot be added to it (decrypt it first, e.g. qpdf --decrypt)"))
 	case err != nil:

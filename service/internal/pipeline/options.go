@@ -17,7 +17,14 @@ type Options struct {
 	Layout  bool   `json:"layout,omitempty"`   // the original way to ask for words and lines: format json
 	Pages   Pages  `json:"pages,omitempty"`    // page selection, e.g. "1-3,7" ("": every page)
 	PDFText string `json:"pdf_text,omitempty"` // ocr (default), extract or auto
-	OCRMode string `json:"ocr_mode,omitempty"` // format pdf: skip_text (default) or force_ocr, as OCRmyPDF names them
+	OCRMode string `json:"ocr_mode,omitempty"` // format pdf: skip_text (default), force_ocr or redo_ocr, as OCRmyPDF names them
+	// Format pdf of a PDF: pages turned upright by orientation detection (/Rotate), and text
+	// lines made level (the page's content drawn turned), as OCRmyPDF's --rotate-pages, --deskew.
+	RotatePages bool `json:"rotate_pages,omitempty"`
+	// OutputType of a searchable PDF of a PDF: pdf (the default) or pdfa (PDF/A-2b), as
+	// OCRmyPDF's --output-type names them (its pdfa is PDF/A-2b too; pdfa-2 is taken as well).
+	OutputType string `json:"output_type,omitempty"`
+	Deskew     bool   `json:"deskew,omitempty"`
 }
 
 // Pages is a page selection such as "1-3,7"; in JSON also a page number.

@@ -87,6 +87,9 @@ type options struct {
 	pages   imageinput.Selection
 	spec    string // the selection as written, for the worker that resolves a PDF's
 	pdfText int
+	// rotate and deskew: format pdf of a PDF, its pages turned before they are read
+	rotate, deskew bool
+	pdfa           bool // output_type pdfa: the searchable PDF of a PDF is PDF/A-2b
 }
 
 // Check makes the checks Run makes before reading any input: the options and the language.
@@ -132,13 +135,51 @@ func (p *Pipeline) check(in Input) (options, error) {
 	if o.pdfText != ocr.PDFTextOCR && o.format != output.Text && o.format != output.JSON {
 		return o, failure.Detail(output.ErrFormat, "pdf_text=%s gives text without OCR: it works with format text or json, not %s", in.PDFText, o.format)
 	}
-	return o, checkOCRMode(in.OCRMode, &o)
+	if err := checkOCRMode(in.OCRMode, &o); err != nil {
+		return o, err
+	}
+	return o, p.checkTurns(in.Options, &o)
+}
+
+// checkTurns reads rotate_pages and deskew into o: for format pdf only (their turns are the
+// output page's), with the orientation model for rotate_pages, and not with redo_ocr (the page
+// keeps its visible text, which a deskew would turn; OCRmyPDF refuses the pair too).
+func (p *Pipeline) checkTurns(in Options, o *options) error {
+	o.rotate, o.deskew = in.RotatePages, in.Deskew
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{in.RotatePages, "rotate_pages"}, {in.Deskew, "deskew"}} {
+		if f.on && o.format != output.PDF {
+			return failure.Detail(output.ErrFormat, "%s turns the pages of a searchable PDF: it works with format pdf, not %s", f.name, o.format)
+		}
+	}
+	switch strings.ToLower(in.OutputType) {
+	case "", "pdf":
+	case "pdfa", "pdfa-2":
+		if o.format != output.PDF {
+			return failure.Detail(output.ErrFormat, "output_type=%s is a kind of searchable PDF: it works with format pdf, not %s", in.OutputType, o.format)
+		}
+		o.pdfa = true
+	default:
+		return failure.Detail(output.ErrFormat, "output_type %q is not one of pdf, pdfa (PDF/A-2b; pdfa-2 is the same)", in.OutputType)
+	}
+	if in.Deskew && o.pdfText == ocr.PDFTextRedo {
+		return failure.Detail(output.ErrFormat, "deskew turns the whole page, and redo_ocr keeps its visible text as it is: ask for one of them")
+	}
+	if in.RotatePages && !p.engine.CanOrient() {
+		return failure.New(failure.UnknownLanguage, "rotate_pages needs the orientation model (osd), which is not installed")
+	}
+	return nil
 }
 
 // OCR modes of a searchable PDF made from a PDF, as OCRmyPDF's users know them.
 const (
 	SkipText = "skip_text" // pages that have text are kept as they are, without OCR (the default)
 	ForceOCR = "force_ocr" // every page is OCRed, and its layer added over any text it has
+	// RedoOCR: every page's earlier OCR layer (its invisible text) is removed and the page
+	// OCRed again, its visible text hidden from Tesseract (kept in the output, not read twice).
+	RedoOCR = "redo_ocr"
 )
 
 // checkOCRMode reads ocr_mode into o: for format pdf only, where it decides which pages of a
@@ -155,8 +196,10 @@ func checkOCRMode(mode string, o *options) error {
 		o.pdfText = ocr.PDFTextAuto
 	case ForceOCR:
 		o.pdfText = ocr.PDFTextOCR
+	case RedoOCR:
+		o.pdfText = ocr.PDFTextRedo
 	default:
-		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s", mode, SkipText, ForceOCR)
+		return failure.Detail(output.ErrFormat, "ocr_mode %q is not one of %s, %s, %s", mode, SkipText, ForceOCR, RedoOCR)
 	}
 	return nil
 }
@@ -196,6 +239,9 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 		return Result{}, err
 	}
 	facts.Format = doc.Format()
+	if err := checkPDFOptions(opts, doc.Format()); err != nil {
+		return Result{}, err
+	}
 	_, span = telemetry.Stage(ctx, "admit")
 	release, err := p.engine.Admit()
 	telemetry.End(span, err)
@@ -224,10 +270,21 @@ func (p *Pipeline) Run(ctx context.Context, in Input, mem *membudget.Reservation
 	return res, err
 }
 
+// checkPDFOptions refuses the options that only a PDF input takes, for any other input.
+func checkPDFOptions(opts options, f string) error {
+	if (opts.rotate || opts.deskew) && f != imageinput.PDF {
+		return failure.Detail(output.ErrFormat, "rotate_pages and deskew turn the pages of a PDF; this input is a %s image (its EXIF orientation is applied)", f)
+	}
+	if opts.pdfa && f != imageinput.PDF {
+		return failure.Detail(output.ErrFormat, "output_type=pdfa makes a PDF/A of a PDF; this input is a %s image: ask for output_type=pdf", f)
+	}
+	return nil
+}
+
 // encode writes the answer in the format asked.
 func (p *Pipeline) encode(ctx context.Context, doc imageinput.Document, read []output.Page, opts options, mem *membudget.Reservation, background bool) (Result, error) {
 	if opts.format == output.PDF && doc.Format() == imageinput.PDF {
-		body, err := p.addTextLayers(ctx, doc, read, mem, background)
+		body, err := p.addTextLayers(ctx, doc, read, opts, mem, background)
 		if err != nil {
 			return Result{}, err
 		}
@@ -241,18 +298,21 @@ func (p *Pipeline) encode(ctx context.Context, doc imageinput.Document, read []o
 }
 
 // addTextLayers is the searchable PDF of a PDF: the document as it came, with the text layer
-// of each page that was OCRed laid over it (pages that kept their own text get none).
-func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, mem *membudget.Reservation, background bool) ([]byte, error) {
+// of each page that was OCRed laid over it (pages that kept their own text get none); with
+// redo_ocr, every page read loses its earlier layer, whether or not it has a new one.
+func (p *Pipeline) addTextLayers(ctx context.Context, doc imageinput.Document, pages []output.Page, opts options, mem *membudget.Reservation, background bool) ([]byte, error) {
 	var layers []textlayer.Layer
+	redo := opts.pdfText == ocr.PDFTextRedo
 	for _, pg := range pages {
-		if len(pg.Result.PDF) > 0 {
-			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF})
+		if len(pg.Result.PDF) > 0 || redo {
+			layers = append(layers, textlayer.Layer{Page: pg.Number - 1, PDF: pg.Result.PDF, Redo: redo,
+				Rotate: pg.Result.Rotate, Skew: pg.Result.Skew})
 		}
 	}
 	if err := mem.Grow(ctx, int64(len(doc.Data()))); err != nil { // the answer holds the document again
 		return nil, err
 	}
-	return p.engine.AddTextLayers(ctx, doc, layers, len(pages) > 1 || background)
+	return p.engine.AddTextLayers(ctx, doc, layers, opts.pdfa, len(pages) > 1 || background)
 }
 
 // pages are the selected pages of doc, each checked: from their headers for images and TIFFs;
@@ -282,13 +342,13 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 		// refuses such files too. Said before any page is read.
 		return nil, errEncrypted
 	}
-	maxPixels := p.pdfMaxPixels(doc)
 	for i, n := range info.Selected {
-		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, maxPixels, pdfColour)
+		colourContent := i < len(info.Colour) && info.Colour[i]
+		pg, err := doc.PDFPage(n, info.Sizes[i][0], info.Sizes[i][1], opts.tess.DPI, p.pdfMaxPixels(doc, colourContent), pdfColour)
 		if err != nil {
 			return nil, err
 		}
-		pages = append(pages, pg)
+		pages = append(pages, pg.WithColourContent(colourContent))
 	}
 	return pages, nil
 }
@@ -299,10 +359,11 @@ func (p *Pipeline) pages(ctx context.Context, doc imageinput.Document, opts opti
 // blue, for ink), at 4 bytes a pixel instead of 1.
 const pdfColour = false
 
-// pdfMaxPixels is the largest rendering of a page of doc (a PDF) that fits the limits.
-func (p *Pipeline) pdfMaxPixels(doc imageinput.Document) int64 {
+// pdfMaxPixels is the largest rendering of a page of doc (a PDF) that fits the limits;
+// colourContent: the page holds colour (PDFium decodes its images in colour whatever it renders).
+func (p *Pipeline) pdfMaxPixels(doc imageinput.Document, colourContent bool) int64 {
 	maxPixels := p.cfg.MaxPixels
-	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), pdfColour); m >= 0 {
+	if m := p.engine.MaxPDFPixels(int64(len(doc.Data())), pdfColour, colourContent); m >= 0 {
 		maxPixels = min(maxPixels, m)
 	}
 	return maxPixels
@@ -348,7 +409,8 @@ func (p *Pipeline) read(ctx context.Context, pages []imageinput.Page, opts optio
 func (p *Pipeline) readPage(ctx context.Context, pg imageinput.Page, opts options, mem *membudget.Reservation, batch bool) (output.Page, error) {
 	pctx, span := telemetry.Stage(ctx, "recognise page", attribute.Int("readocr.page", pg.Number()))
 	res, err := p.engine.RecognizePage(pctx, ocr.Request{Page: pg, Lang: opts.lang, Options: opts.tess,
-		Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: batch})
+		Layout: opts.format.Layout(), Outputs: opts.format.Outputs(), PDFText: opts.pdfText, Batch: batch,
+		RotatePages: opts.rotate, Deskew: opts.deskew})
 	telemetry.End(span, err)
 	if err != nil {
 		return output.Page{}, err

@@ -25,8 +25,9 @@ type Plan struct {
 
 // PlanPage is one page of a Plan.
 type PlanPage struct {
-	Number int        `json:"n"`             // in its document, from 1
-	Size   [2]float64 `json:"size,omitzero"` // a PDF page's width and height in points
+	Number int        `json:"n"`               // in its document, from 1
+	Size   [2]float64 `json:"size,omitzero"`   // a PDF page's width and height in points
+	Colour bool       `json:"colour,omitzero"` // a PDF page holding colour (its memory cost)
 }
 
 // Plan checks in's options, fetches it if it is a URL, opens it and lists its selected pages;
@@ -48,6 +49,9 @@ func (p *Pipeline) Plan(ctx context.Context, in Input, mem *membudget.Reservatio
 		return nil, Plan{}, err
 	}
 	plan := Plan{Format: doc.Format()}
+	if err := checkPDFOptions(opts, doc.Format()); err != nil {
+		return nil, Plan{}, err
+	}
 	if doc.Format() != imageinput.PDF {
 		numbers, err := opts.pages.Resolve(doc.PageCount(), p.cfg.MaxPages)
 		if err != nil {
@@ -66,7 +70,7 @@ func (p *Pipeline) Plan(ctx context.Context, in Input, mem *membudget.Reservatio
 		return nil, Plan{}, errEncrypted
 	}
 	for i, n := range info.Selected {
-		plan.Pages = append(plan.Pages, PlanPage{Number: n, Size: info.Sizes[i]})
+		plan.Pages = append(plan.Pages, PlanPage{Number: n, Size: info.Sizes[i], Colour: i < len(info.Colour) && info.Colour[i]})
 	}
 	return data, plan, nil
 }
@@ -89,7 +93,7 @@ func (p *Pipeline) ReadPage(ctx context.Context, in Input, doc imageinput.Docume
 	defer release()
 	var pg imageinput.Page
 	if doc.Format() == imageinput.PDF {
-		pg, err = doc.PDFPage(page.Number, page.Size[0], page.Size[1], opts.tess.DPI, p.pdfMaxPixels(doc), pdfColour)
+		pg, err = doc.PDFPage(page.Number, page.Size[0], page.Size[1], opts.tess.DPI, p.pdfMaxPixels(doc, page.Colour), pdfColour)
 	} else {
 		pg, err = doc.Page(page.Number, p.cfg.MaxPixels)
 	}
@@ -115,7 +119,7 @@ func (p *Pipeline) Assemble(ctx context.Context, in Input, data []byte, pages []
 		if err != nil {
 			return Result{}, err
 		}
-		body, err := p.addTextLayers(ctx, doc, pages, mem, true)
+		body, err := p.addTextLayers(ctx, doc, pages, opts, mem, true)
 		if err != nil {
 			return Result{}, err
 		}

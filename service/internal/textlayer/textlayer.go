@@ -19,6 +19,7 @@ import (
 	"compress/zlib"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/pdfcpu/pdfcpu/pkg/api"
@@ -34,7 +35,16 @@ func init() {
 // Layer is the recognised text of one page of the document.
 type Layer struct {
 	Page int    // the page, from 0
-	PDF  []byte // the one-page text-only PDF Tesseract wrote for it
+	PDF  []byte // the one-page text-only PDF Tesseract wrote for it (nil: none, with Redo)
+	// Redo removes the page's earlier OCR layer (its invisible text, strip.go) before this one
+	// is laid over it: ocr_mode=redo_ocr.
+	Redo bool
+	// Rotate (a quarter turn) and Skew (degrees) say how the page was turned, clockwise, before
+	// it was read (rotate_pages, deskew): the page is displayed so turned (/Rotate for a
+	// quarter turn; its content drawn turned about the crop box's centre for a skew), and the
+	// layer laid over it upright.
+	Rotate int
+	Skew   float64
 }
 
 // ErrEncrypted is Add's error for an encrypted PDF: the update's streams would have to be
@@ -43,6 +53,10 @@ var ErrEncrypted = errors.New("the PDF is encrypted")
 
 // Add returns src with each layer over its page.
 func Add(src []byte, layers []Layer) ([]byte, error) {
+	return add(src, layers, false)
+}
+
+func add(src []byte, layers []Layer, pdfa bool) ([]byte, error) {
 	ctx, err := read(src)
 	if err != nil {
 		return nil, err
@@ -59,17 +73,24 @@ func Add(src []byte, layers []Layer) ([]byte, error) {
 		if l.Page < 0 || l.Page >= ctx.PageCount {
 			return nil, fmt.Errorf("page %d of a %d-page PDF", l.Page+1, ctx.PageCount)
 		}
-		lp, err := readLayer(l.PDF)
-		if err != nil {
-			return nil, fmt.Errorf("page %d's text layer: %w", l.Page+1, err)
-		}
-		if font == nil && lp.font != nil {
-			if font, err = u.copyFrom(lp.ctx, lp.font); err != nil {
-				return nil, fmt.Errorf("copying the text layer's font: %w", err)
+		var lp *layerPage
+		if l.PDF != nil || !l.Redo {
+			if lp, err = readLayer(l.PDF); err != nil {
+				return nil, fmt.Errorf("page %d's text layer: %w", l.Page+1, err)
+			}
+			if font == nil && lp.font != nil {
+				if font, err = u.copyFrom(lp.ctx, lp.font); err != nil {
+					return nil, fmt.Errorf("copying the text layer's font: %w", err)
+				}
 			}
 		}
-		if err := u.addLayer(l.Page, lp, font); err != nil {
+		if err := u.addLayer(l, lp, font); err != nil {
 			return nil, fmt.Errorf("page %d: %w", l.Page+1, err)
+		}
+	}
+	if pdfa {
+		if err := u.makePDFA(src); err != nil {
+			return nil, err
 		}
 	}
 	return u.write(src)
@@ -143,6 +164,8 @@ type update struct {
 	objs   map[int]types.Object
 	open   types.Object // the shared "q" stream that opens a page's own content
 	copied map[int]int  // a layer object's number -> its copy's
+	// stripped: a form's number -> its copy without invisible text (nil: it had none)
+	stripped map[int]*types.IndirectRef
 }
 
 func newUpdate(ctx *model.Context) *update {
@@ -173,51 +196,71 @@ func flateStream(d types.Dict, data []byte) types.StreamDict {
 	return types.StreamDict{Dict: d, Raw: z.Bytes()}
 }
 
-// addLayer draws lp over page i.
-func (u *update) addLayer(i int, lp *layerPage, font types.Object) error {
+// addLayer draws lp over page l.Page (lp nil: no new layer), its earlier layer removed first
+// with l.Redo, the page turned first as l says.
+func (u *update) addLayer(l Layer, lp *layerPage, font types.Object) error {
+	i := l.Page
 	page, ref, inh, err := u.ctx.PageDict(i+1, false)
 	if err != nil || page == nil || ref == nil || inh == nil || inh.MediaBox == nil {
 		return fmt.Errorf("the page could not be read (%v)", err)
 	}
-	if lp.w <= 0 || lp.h <= 0 {
+	if lp != nil && (lp.w <= 0 || lp.h <= 0) {
 		return fmt.Errorf("the text layer's page is %gx%g", lp.w, lp.h)
 	}
-	if len(bytes.TrimSpace(lp.content)) == 0 || font == nil {
-		return nil // no words on this page
-	}
-	res := types.Dict{}
-	if font != nil {
-		res["Font"] = types.Dict{lp.name: font}
-	}
-	form := u.add(flateStream(types.Dict{"Type": types.Name("XObject"), "Subtype": types.Name("Form"),
-		"BBox": types.NewNumberArray(0, 0, lp.w, lp.h), "Resources": res}, lp.content))
-
-	m := placement(pageBox(inh), inh.Rotate, lp.w, lp.h)
-	newPage := page.Clone().(types.Dict)
 	resources, err := u.pageResources(page, inh)
 	if err != nil {
 		return err
 	}
-	name := freeName(resources, "OCR")
-	newPage["Resources"] = resources
 	contents, err := u.contents(page)
 	if err != nil {
 		return err
 	}
+	stripped := false
+	if l.Redo {
+		if contents, stripped, err = u.stripPage(i, contents, resources); err != nil {
+			return err
+		}
+	}
+	words := lp != nil && len(bytes.TrimSpace(lp.content)) > 0 && font != nil
+	turn := l.Rotate%360 != 0 || l.Skew != 0
+	if !words && !stripped && !turn {
+		return nil // no words on this page, and nothing removed or turned
+	}
+	newPage := page.Clone().(types.Dict)
+	rotate := inh.Rotate
+	if l.Rotate%360 != 0 {
+		rotate = ((inh.Rotate+l.Rotate)%360 + 360) % 360
+		newPage["Rotate"] = types.Integer(rotate)
+	}
+	if l.Skew != 0 && len(contents) > 0 { // the content drawn turned, within q/Q
+		turnIt := u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(fmt.Sprintf("q %s cm\n", skew(pageBox(inh), l.Skew)))})
+		contents = append(append(types.Array{turnIt}, contents...), u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte("\nQ\n")}))
+	}
+	newPage["Resources"] = resources
+	newPage["Contents"] = contents
+	u.objs[ref.ObjectNumber.Value()] = newPage
+	if !words {
+		return nil
+	}
+	form := u.add(flateStream(types.Dict{"Type": types.Name("XObject"), "Subtype": types.Name("Form"),
+		"BBox": types.NewNumberArray(0, 0, lp.w, lp.h), "Resources": types.Dict{"Font": types.Dict{lp.name: font}}}, lp.content))
+	m := placement(pageBox(inh), rotate, lp.w, lp.h)
+	name := freeName(resources, "OCR")
 	draw := fmt.Sprintf("q %s cm /%s Do Q\n", m, name)
-	if len(contents) > 0 {
+	switch {
+	case len(contents) > 0 && l.Skew != 0: // wrapped above
+		contents = append(contents, u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)}))
+	case len(contents) > 0:
 		if u.open == nil {
 			u.open = u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte("q\n")})
 		}
 		draw = "\nQ\n" + draw
 		contents = append(append(types.Array{u.open}, contents...), u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)}))
-	} else {
+	default:
 		contents = types.Array{u.add(types.StreamDict{Dict: types.Dict{}, Raw: []byte(draw)})}
 	}
 	newPage["Contents"] = contents
-	xobjects := resources["XObject"].(types.Dict)
-	xobjects[name] = form
-	u.objs[ref.ObjectNumber.Value()] = newPage
+	resources["XObject"].(types.Dict)[name] = form
 	return nil
 }
 
@@ -367,6 +410,16 @@ func (m matrix) String() string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// skew is the matrix that turns a page's content clockwise (as displayed) by deg degrees about
+// the centre of b. /Rotate turns the display by quarter turns, which keep the sense of a turn.
+func skew(b box, deg float64) matrix {
+	r := deg * math.Pi / 180
+	c, s := math.Cos(r), math.Sin(r)
+	cx, cy := (b.x0+b.x1)/2, (b.y0+b.y1)/2
+	// x' = c x + s y, y' = -s x + c y (clockwise with y up), the centre kept.
+	return matrix{c, -s, s, c, cx - (c*cx + s*cy), cy - (-s*cx + c*cy)}
 }
 
 // placement maps a layer of w x h (the page as rendered, upright: rotated by /Rotate rotate,
