@@ -10,6 +10,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
 
 // NATSImage is the official nats-server image of the version go.mod embeds (a test holds the
@@ -38,6 +39,26 @@ const (
 	natsGraceSeconds     = natsLameDuckDuration + 30 // and JetStream's shutdown, with a margin
 	natsPidDir           = "/var/run/nats"
 )
+
+// readocr:natsSpread: how a cluster's servers keep apart. natsSpreadRequired (the default) puts
+// each on a node of its own; natsSpreadPreferred lets them share one when there is no other, for
+// a test of a 3-server cluster on a one-node minikube only (test/e2e, TestDay2NATSServerLost):
+// there, losing the node loses every server.
+const (
+	natsSpreadRequired  = "required"
+	natsSpreadPreferred = "preferred"
+)
+
+func natsSpreadConfig(ctx *pulumi.Context) (string, error) {
+	switch v := config.New(ctx, "").Get("natsSpread"); v {
+	case "", natsSpreadRequired:
+		return natsSpreadRequired, nil
+	case natsSpreadPreferred:
+		return v, nil
+	default:
+		return "", fmt.Errorf("readocr:natsSpread %q: want %q (the default) or %q (a test cluster on one node)", v, natsSpreadRequired, natsSpreadPreferred)
+	}
+}
 
 // NATS is the JetStream cluster that holds jobs.
 type NATS struct {
@@ -134,7 +155,11 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 		return nil, err
 	}
 
-	if n.StatefulSet, err = natsServers(ctx, cfg, conf, opts...); err != nil {
+	spread, err := natsSpreadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n.StatefulSet, err = natsServers(ctx, cfg, conf, spread, opts...); err != nil {
 		return nil, err
 	}
 
