@@ -40,24 +40,36 @@ const (
 	natsPidDir           = "/var/run/nats"
 )
 
-// readocr:natsSpread: how a cluster's servers keep apart. natsSpreadRequired (the default) puts
-// each on a node of its own; natsSpreadPreferred lets them share one when there is no other, for
-// a test of a 3-server cluster on a one-node minikube only (test/e2e, TestDay2NATSServerLost):
-// there, losing the node loses every server.
+// natsKnobs are two settings of the NATS servers read here rather than in Config.
+//   - readocr:natsSpread: how a cluster's servers keep apart. natsSpreadRequired (the default)
+//     puts each on a node of its own; natsSpreadPreferred lets them share one when there is no
+//     other, for a test of a 3-server cluster on a one-node minikube only (test/e2e,
+//     TestDay2NATSServerLost): there, losing the node loses every server.
+//   - readocr:natsImage: the server image when it is not NATSImage as named (a registry mirror,
+//     or the e2e's retagged image to roll out to).
+type natsKnobs struct{ spread, image string }
+
 const (
 	natsSpreadRequired  = "required"
 	natsSpreadPreferred = "preferred"
 )
 
-func natsSpreadConfig(ctx *pulumi.Context) (string, error) {
-	switch v := config.New(ctx, "").Get("natsSpread"); v {
-	case "", natsSpreadRequired:
-		return natsSpreadRequired, nil
-	case natsSpreadPreferred:
-		return v, nil
+func natsKnobsConfig(ctx *pulumi.Context) (natsKnobs, error) {
+	c := config.New(ctx, "")
+	k := natsKnobs{spread: c.Get("natsSpread"), image: c.Get("natsImage")}
+	switch k.spread {
+	case "":
+		k.spread = natsSpreadRequired
+	case natsSpreadRequired, natsSpreadPreferred:
 	default:
-		return "", fmt.Errorf("readocr:natsSpread %q: want %q (the default) or %q (a test cluster on one node)", v, natsSpreadRequired, natsSpreadPreferred)
+		return k, fmt.Errorf("readocr:natsSpread %q: want %q (the default) or %q (a test cluster on one node)", k.spread, natsSpreadRequired, natsSpreadPreferred)
 	}
+	if k.image == "" {
+		k.image = NATSImage
+	} else if last := k.image[strings.LastIndex(k.image, "/")+1:]; !imageRef.MatchString(k.image) || !strings.ContainsAny(last, ":@") {
+		return k, fmt.Errorf("readocr:natsImage %q: want an image with a tag or a digest", k.image)
+	}
+	return k, nil
 }
 
 // NATS is the JetStream cluster that holds jobs.
@@ -155,11 +167,11 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 		return nil, err
 	}
 
-	spread, err := natsSpreadConfig(ctx)
+	knobs, err := natsKnobsConfig(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if n.StatefulSet, err = natsServers(ctx, cfg, conf, spread, opts...); err != nil {
+	if n.StatefulSet, err = natsServers(ctx, cfg, conf, knobs, opts...); err != nil {
 		return nil, err
 	}
 

@@ -22,7 +22,7 @@ const (
 // it, and Pulumi would replace the StatefulSet, taking NATS down): it carries only labels that
 // never change (no version) and the size asked when the claims are first made. Pulumi ignores
 // later changes to it (natsStorage resizes nothing: README, Day 2).
-func natsServers(ctx *pulumi.Context, cfg Config, conf string, spread string, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
+func natsServers(ctx *pulumi.Context, cfg Config, conf string, knobs natsKnobs, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
 	selector := pulumi.ToStringMap(natsSelector)
 	return appsv1.NewStatefulSet(ctx, natsName, &appsv1.StatefulSetArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(natsName), Labels: natsLabels(true)},
@@ -38,7 +38,7 @@ func natsServers(ctx *pulumi.Context, cfg Config, conf string, spread string, op
 					Labels:      natsLabels(true),
 					Annotations: pulumi.StringMap{"readocr.dev/config-hash": pulumi.String(hash(map[string]string{"nats.conf": conf}))},
 				},
-				Spec: natsPodSpec(cfg, spread),
+				Spec: natsPodSpec(cfg, knobs),
 			},
 			// The jobs outlive the StatefulSet: deleting it (pulumi destroy) keeps the volumes.
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
@@ -52,7 +52,7 @@ func natsServers(ctx *pulumi.Context, cfg Config, conf string, spread string, op
 	}, append(opts, pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}))...)
 }
 
-func natsPodSpec(cfg Config, spread string) *corev1.PodSpecArgs {
+func natsPodSpec(cfg Config, knobs natsKnobs) *corev1.PodSpecArgs {
 	probe := func(path string, period, failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("monitor")},
@@ -75,7 +75,7 @@ func natsPodSpec(cfg Config, spread string) *corev1.PodSpecArgs {
 		},
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:            pulumi.String("nats"),
-			Image:           pulumi.String(NATSImage),
+			Image:           pulumi.String(knobs.image),
 			ImagePullPolicy: pulumi.String("IfNotPresent"),
 			Args:            pulumi.StringArray{pulumi.String("--config"), pulumi.String("/etc/nats/nats.conf")},
 			Env: corev1.EnvVarArray{
@@ -121,7 +121,7 @@ func natsPodSpec(cfg Config, spread string) *corev1.PodSpecArgs {
 		},
 	}
 	if cfg.NATSReplicas > 1 {
-		spec.Affinity, spec.TopologySpreadConstraints = natsSpread(spread)
+		spec.Affinity, spec.TopologySpreadConstraints = natsSpread(knobs.spread)
 	}
 	return spec
 }

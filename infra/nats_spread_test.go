@@ -28,16 +28,26 @@ func TestNATSSpreadKnob(t *testing.T) {
 		t.Errorf("natsSpread preferred: still required %v", r)
 	}
 
-	b, _ := json.Marshal(map[string]string{"readocr:natsReplicas": "3", "readocr:natsSpread": "anywhere"})
-	t.Setenv("PULUMI_CONFIG", string(b))
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		cfg, err := loadConfig(ctx, version())
-		if err != nil {
-			return err
+	for key, bad := range map[string]string{"natsSpread": "anywhere", "natsImage": "registry.local/nats"} {
+		b, _ := json.Marshal(map[string]string{"readocr:natsReplicas": "3", "readocr:" + key: bad})
+		t.Setenv("PULUMI_CONFIG", string(b))
+		err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+			cfg, err := loadConfig(ctx, version())
+			if err != nil {
+				return err
+			}
+			return program(ctx, cfg)
+		}, pulumi.WithMocks("readocr", "test", newRecorder()))
+		if want := key + ` "` + bad + `"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s %s: %v, want refused", key, bad, err)
 		}
-		return program(ctx, cfg)
-	}, pulumi.WithMocks("readocr", "test", newRecorder()))
-	if err == nil || !strings.Contains(err.Error(), `natsSpread "anywhere"`) {
-		t.Errorf("natsSpread anywhere: %v, want refused", err)
 	}
+}
+
+// readocr:natsImage names the servers' image; by default it is NATSImage.
+func TestNATSImageKnob(t *testing.T) {
+	c := "spec.template.spec.containers.0.image"
+	expect(t, renderStack(t, "minikube", nil).get(t, natsStatefulSet), map[string]any{c: NATSImage})
+	next := "registry.local/nats:2.15.2-next"
+	expect(t, renderStack(t, "minikube", map[string]string{"readocr:natsImage": next}).get(t, natsStatefulSet), map[string]any{c: next})
 }
