@@ -246,6 +246,7 @@ func jobResult(base, id string) string {
 // podLogs follows the logs of every pod of a selector as the pods appear (a pod deleted
 // during a rollout has logged what it did by then).
 type podLogs struct {
+	once  sync.Once
 	mu    sync.Mutex
 	lines []string
 	cmds  map[string]*exec.Cmd
@@ -291,16 +292,18 @@ func followLogs(ns, selector string) *podLogs {
 
 // finish stops following (after a moment for the last lines) and returns the lines.
 func (l *podLogs) finish() []string {
-	time.Sleep(2 * time.Second)
-	close(l.stop)
-	l.mu.Lock()
-	for _, cmd := range l.cmds {
-		if cmd.Process != nil {
-			cmd.Process.Kill() // our own kubectl logs -f
+	l.once.Do(func() {
+		time.Sleep(2 * time.Second)
+		close(l.stop)
+		l.mu.Lock()
+		for _, cmd := range l.cmds {
+			if cmd.Process != nil {
+				cmd.Process.Kill() // our own kubectl logs -f
+			}
 		}
-	}
-	l.mu.Unlock()
-	l.wg.Wait()
+		l.mu.Unlock()
+		l.wg.Wait()
+	})
 	return l.lines
 }
 
