@@ -85,6 +85,7 @@ func pgmPage(t *testing.T, width, height int) []byte {
 
 func TestDay2Gateway(t *testing.T) {
 	getDay2(t)
+	addonBuilt(t, "traefik")
 	install := `source hack/offline/addons/lib.sh && hack/offline/addons/traefik/build.sh >/dev/null && load_images traefik &&
 hack/offline/addons/traefik/manifest.sh | kubectl apply --server-side --force-conflicts -f - >/dev/null &&
 kubectl -n traefik rollout status deploy/traefik --timeout=180s`

@@ -44,6 +44,16 @@ func getDay2(t *testing.T) day2Env {
 	return e
 }
 
+// addonBuilt skips the test unless hack/offline/addons/<name>/build.sh has built the add-on
+// (the CI's prebuild does, in the background: a build started here would compete with it).
+func addonBuilt(t *testing.T, name string) {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	if m, _ := filepath.Glob(filepath.Join(home, ".cache", "readocr", name, "."+name+"-v*")); len(m) == 0 {
+		t.Skipf("%s is not built yet (hack/offline/addons/%s/build.sh)", name, name)
+	}
+}
+
 // jobPage is what each job reads, and a word its text must have.
 var jobPage, jobWord = "tjs_simple.pbm", "Tesseract.js"
 

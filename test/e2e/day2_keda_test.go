@@ -43,6 +43,7 @@ func awaitWorkers(t *testing.T, ns string, want func(string) bool, within time.D
 
 func TestDay2KEDA(t *testing.T) {
 	getDay2(t)
+	addonBuilt(t, "keda")
 	out, err := runEnv(nil, "hack/offline/addons/keda/check.sh")
 	if err != nil {
 		t.Fatalf("installing KEDA (hack/offline/addons/keda/check.sh): %v\n%s", err, out)
