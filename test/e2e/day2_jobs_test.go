@@ -268,7 +268,9 @@ func followLogs(ns, selector string) *podLogs {
 	l := &podLogs{cmds: map[string]*exec.Cmd{}, stop: make(chan struct{})}
 	l.wg.Go(func() {
 		for {
-			out, _ := exec.Command("kubectl", "get", "pods", "-n", ns, "-l", selector, "-o", "jsonpath={.items[*].metadata.name}").Output()
+			// Running pods only: kubectl logs -f of a pod still being created fails at once.
+			out, _ := exec.Command("kubectl", "get", "pods", "-n", ns, "-l", selector, "--field-selector=status.phase=Running",
+				"-o", "jsonpath={.items[*].metadata.name}").Output()
 			for _, pod := range strings.Fields(string(out)) {
 				l.mu.Lock()
 				if l.cmds[pod] == nil {
