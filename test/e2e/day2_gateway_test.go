@@ -104,7 +104,7 @@ kubectl -n traefik rollout status deploy/traefik --timeout=180s`
 	waitReady(t, ns, 2, 3*time.Minute)
 	kubectl(t, "wait", "-n", ns, "--for=condition=Programmed", "gateway/readocr", "--timeout=120s")
 	t.Logf("HTTPRoute: %s", kubectl(t, "get", "httproute", "readocr", "-n", ns, "-o",
-		`jsonpath={range .status.parents[0].conditions[*]}{.type}={.status} {end}`))
+		`jsonpath={range .status.parents[*].conditions[*]}{.type}={.status} {end}`))
 
 	nodeIP := run(t, "minikube", "ip")
 	client := &http.Client{Timeout: 3 * time.Minute, Transport: &http.Transport{

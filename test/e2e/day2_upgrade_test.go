@@ -8,6 +8,7 @@ package e2e
 // job succeeded exactly once, NATS's claim kept (same uid).
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,23 +59,37 @@ func claimUID(t *testing.T, ns string) string {
 	return kubectl(t, "get", "pvc", "data-readocr-nats-0", "-n", ns, "-o", "jsonpath={.metadata.uid}")
 }
 
-// checkUpgraded: every pod runs the next images, and NATS kept its claim.
+// checkUpgraded: every pod runs the next images (old pods may take a moment to go), and NATS
+// kept its claim.
 func checkUpgraded(t *testing.T, e day2Env, ns, uid string) {
 	t.Helper()
-	got := images(t, ns)
+	var wrong []string
+	var got string
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(3 * time.Second) {
+		wrong = nil
+		got = images(t, ns)
+		for _, f := range strings.Fields(got) {
+			pod, img, _ := strings.Cut(f, "=")
+			want := e.nextImage
+			if strings.HasPrefix(pod, "readocr-nats-") {
+				want = e.nextNATS
+			}
+			if img != want {
+				wrong = append(wrong, fmt.Sprintf("%s runs %s, want %s", pod, img, want))
+			}
+		}
+		if len(wrong) == 0 || time.Now().After(deadline) {
+			break
+		}
+	}
 	t.Logf("images after the upgrade: %s", got)
-	for _, f := range strings.Fields(got) {
-		pod, img, _ := strings.Cut(f, "=")
-		want := e.nextImage
-		if strings.HasPrefix(pod, "readocr-nats-") {
-			want = e.nextNATS
-		}
-		if img != want {
-			t.Errorf("%s runs %s, want %s", pod, img, want)
-		}
+	if len(wrong) > 0 {
+		t.Errorf("not upgraded: %v", wrong)
 	}
 	if now := claimUID(t, ns); now != uid {
 		t.Errorf("NATS's claim was replaced (uid %s, was %s): the jobs' data with it", now, uid)
+	} else {
+		t.Logf("NATS's claim data-readocr-nats-0 kept (uid %s)", uid)
 	}
 }
 
