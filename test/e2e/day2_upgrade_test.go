@@ -189,3 +189,57 @@ func TestDay2UpgradePulumi(t *testing.T) {
 	})
 	checkUpgraded(t, e, ns, uid)
 }
+
+// replicasRelease set `replicas: 3` on the Deployment (the releases of 25-26 November), which
+// this one leaves to the autoscaler.
+const replicasRelease = "6c1f159"
+
+// TestDay2UpgradeReplicas3: over a Deployment a client-side apply gave `replicas: 3`, HEAD's
+// manifests (without the field) would set it to 1 (the server-side dry run shows it); the
+// README's one-time `kubectl apply set-last-applied` keeps the count, through the real apply.
+func TestDay2UpgradeReplicas3(t *testing.T) {
+	e := getDay2(t)
+	ns := namespace(t, "readocr-replicas")
+	old := manifestsAt(t, replicasRelease, map[string]string{"readocr:0.1.0": e.image})
+	kubectl(t, "apply", "-n", ns, "-f", old)
+	waitReady(t, ns, 3, 3*time.Minute)
+	next := manifestsAt(t, "", map[string]string{e.image: e.nextImage, e.nats: e.nextNATS})
+	deploy := filepath.Join(next, "50-deployment-readocr.yaml")
+	dryRun := func() string {
+		return kubectl(t, "apply", "-n", ns, "-f", deploy, "--dry-run=server", "-o", "jsonpath={.spec.replicas}")
+	}
+	without := dryRun()
+	t.Logf("HEAD's Deployment over %s's, server-side dry run: replicas %s", replicasRelease, without)
+	if without != "1" {
+		t.Errorf("without the step the dry run keeps %s replicas: the README's step would be needless", without)
+	}
+	t.Logf("kubectl apply set-last-applied: %s", kubectl(t, "apply", "set-last-applied", "-n", ns, "-f", deploy))
+	if with := dryRun(); with != "3" {
+		t.Errorf("after set-last-applied the dry run gives %s replicas, want 3", with)
+	}
+	lowest := 3
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, n := replicas(t, ns); n > 0 {
+				lowest = min(lowest, n)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	kubectl(t, "apply", "-n", ns, "-f", next)
+	kubectl(t, "rollout", "status", "deploy/readocr", "-n", ns, "--timeout=300s")
+	time.Sleep(5 * time.Second)
+	close(stop)
+	<-done
+	t.Logf("HEAD's manifests applied: the Deployment's replicas never below %d", lowest)
+	if lowest < 3 {
+		t.Errorf("the Deployment dropped to %d replicas", lowest)
+	}
+}
