@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -223,7 +224,8 @@ func TestDay2UpgradeReplicas3(t *testing.T) {
 	go func() {
 		defer close(done)
 		for {
-			if _, n := replicas(t, ns); n > 0 {
+			out, _ := exec.Command("kubectl", "get", "deploy/readocr", "-n", ns, "-o", "jsonpath={.spec.replicas}").Output()
+			if n, err := strconv.Atoi(string(out)); err == nil {
 				lowest = min(lowest, n)
 			}
 			select {
