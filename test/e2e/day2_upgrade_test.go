@@ -175,8 +175,12 @@ func TestDay2UpgradePulumi(t *testing.T) {
 	pulumiIn(root(), "config", "set", "readocr:image", e.nextImage)
 	pulumiIn(root(), "config", "set", "readocr:natsImage", e.nextNATS)
 	preview := pulumiIn(root(), "preview", "--diff", "--suppress-progress")
-	if strings.Contains(preview, "+-") || strings.Contains(preview, "replace") {
-		t.Errorf("HEAD's preview replaces a resource:\n%s", tail(preview, 60))
+	// ConfigMaps are replaced when they change (pulumi-kubernetes treats them as immutable);
+	// a replaced StatefulSet, Deployment or Service would take the service down.
+	for _, line := range strings.Split(preview, "\n") {
+		if strings.Contains(line, "+-") && strings.Contains(line, "kubernetes:") && !strings.Contains(line, "ConfigMap") {
+			t.Errorf("HEAD's preview replaces: %s", strings.TrimSpace(line))
+		}
 	}
 	t.Logf("HEAD's preview: %s", tail(preview, 12))
 	url := serviceURL(t, ns)
