@@ -201,7 +201,7 @@ func TestDay2NATSServerLost(t *testing.T) {
 
 	logs := followLogs(ns, readocrPods)
 	pods := recordPods(ns, natsPods, time.Second)
-	jobs := startJobClients(url, 3, 400*time.Millisecond, 0)
+	jobs := startJobClients(url, 3, 1500*time.Millisecond, 0)
 	time.Sleep(10 * time.Second)
 
 	uid := podUID(t, ns, leader)

@@ -37,7 +37,7 @@ func underUpgrade(t *testing.T, ns, url string, upgrade func()) {
 	logs := followLogs(ns, readocrPods)
 	pods := recordPods(ns, "app.kubernetes.io/part-of=readocr", 2*time.Second)
 	l := startLoad(url, 2, testimages.Must("tjs_simple.pbm"), "Tesseract.js")
-	jobs := startJobClients(url, 2, 300*time.Millisecond, 0)
+	jobs := startJobClients(url, 2, time.Second, 0)
 	time.Sleep(10 * time.Second) // jobs queued before the upgrade, some still waiting
 	began := time.Now()
 	upgrade()
