@@ -57,6 +57,10 @@ lint: ## gofmt, go vet, staticcheck, actionlint, yamllint, shellcheck, dockerfil
 	$(GO) test -count=1 ./test/dockerfile ./test/workflows ./test/pins ./test/readme
 	hack/gosseract-patch.sh --verify
 
+.PHONY: kube-score
+kube-score: ## kube-score on manifests/: every critical finding one the README answers (hack/kube-score.sh)
+	hack/kube-score.sh
+
 .PHONY: fuzz
 fuzz: deps ## run each fuzz target for FUZZTIME (default 30s)
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./service/internal/tessconfig

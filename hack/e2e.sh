@@ -10,7 +10,10 @@
 # and pod deletion under load, the autoscaler out and in, a page at the memory cap, KEDA's
 # ScaledObject against KEDA's CRD) and `pulumi up` of the minikube stack. The NATS image is
 # pulled, or built from the Go module proxy where no registry answers (hack/nats-image.sh).
-# E2E_PULUMI=0 skips Pulumi. The Ansible playbook has its own target (make ansible-e2e).
+# E2E_PULUMI=0 skips Pulumi; E2E_RUN=regexp runs only those tests (go test -run). The day-2
+# scenarios (docs/day2.md: upgrades, a NATS server lost, KEDA, Gateway API, sizing; about 25
+# minutes more) run with E2E_DAY2=1, e.g. `E2E_DAY2=1 E2E_RUN=TestDay2 make e2e`. The Ansible
+# playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
@@ -49,7 +52,10 @@ minikube image load "$image"
 minikube image load "$next"
 nats=$(hack/nats-image.sh)
 ts "NATS: minikube image load $nats"
+docker tag "$nats" "$nats-e2e-next" # a second NATS image for the day-2 upgrades to roll out to
 minikube image load "$nats"
+minikube image load "$nats-e2e-next"
+export E2E_NATS_IMAGE=$nats E2E_NEXT_NATS_IMAGE=$nats-e2e-next
 # KEDA's ScaledObject CRD, from KEDA's module (its source; nothing is built), to check
 # manifests/keda against.
 keda=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -65,7 +71,7 @@ if [ "${E2E_PULUMI:-1}" = 1 ]; then
 fi
 ts "running test/e2e"
 set +e
-go test -count=1 -v -timeout 45m ./test/e2e 2>&1 | tee "$CACHE/e2e.log" | grep -vE '^\s*$'
+go test -count=1 -v -timeout "${E2E_TIMEOUT:-45m}" -run "${E2E_RUN:-.}" ./test/e2e 2>&1 | tee "$CACHE/e2e.log" | grep -vE '^\s*$'
 rc=${PIPESTATUS[0]}
 set -e
 ts "e2e total (rc=$rc)"

@@ -10,6 +10,7 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 )
 
 // NATSImage is the official nats-server image of the version go.mod embeds (a test holds the
@@ -38,6 +39,38 @@ const (
 	natsGraceSeconds     = natsLameDuckDuration + 30 // and JetStream's shutdown, with a margin
 	natsPidDir           = "/var/run/nats"
 )
+
+// natsKnobs are two settings of the NATS servers read here rather than in Config.
+//   - readocr:natsSpread: how a cluster's servers keep apart. natsSpreadRequired (the default)
+//     puts each on a node of its own; natsSpreadPreferred lets them share one when there is no
+//     other, for a test of a 3-server cluster on a one-node minikube only (test/e2e,
+//     TestDay2NATSServerLost): there, losing the node loses every server.
+//   - readocr:natsImage: the server image when it is not NATSImage as named (a registry mirror,
+//     or the e2e's retagged image to roll out to).
+type natsKnobs struct{ spread, image string }
+
+const (
+	natsSpreadRequired  = "required"
+	natsSpreadPreferred = "preferred"
+)
+
+func natsKnobsConfig(ctx *pulumi.Context) (natsKnobs, error) {
+	c := config.New(ctx, "")
+	k := natsKnobs{spread: c.Get("natsSpread"), image: c.Get("natsImage")}
+	switch k.spread {
+	case "":
+		k.spread = natsSpreadRequired
+	case natsSpreadRequired, natsSpreadPreferred:
+	default:
+		return k, fmt.Errorf("readocr:natsSpread %q: want %q (the default) or %q (a test cluster on one node)", k.spread, natsSpreadRequired, natsSpreadPreferred)
+	}
+	if k.image == "" {
+		k.image = NATSImage
+	} else if last := k.image[strings.LastIndex(k.image, "/")+1:]; !imageRef.MatchString(k.image) || !strings.ContainsAny(last, ":@") {
+		return k, fmt.Errorf("readocr:natsImage %q: want an image with a tag or a digest", k.image)
+	}
+	return k, nil
+}
 
 // NATS is the JetStream cluster that holds jobs.
 type NATS struct {
@@ -134,7 +167,11 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 		return nil, err
 	}
 
-	if n.StatefulSet, err = natsServers(ctx, cfg, conf, opts...); err != nil {
+	knobs, err := natsKnobsConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n.StatefulSet, err = natsServers(ctx, cfg, conf, knobs, opts...); err != nil {
 		return nil, err
 	}
 

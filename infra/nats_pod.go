@@ -22,7 +22,7 @@ const (
 // it, and Pulumi would replace the StatefulSet, taking NATS down): it carries only labels that
 // never change (no version) and the size asked when the claims are first made. Pulumi ignores
 // later changes to it (natsStorage resizes nothing: README, Day 2).
-func natsServers(ctx *pulumi.Context, cfg Config, conf string, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
+func natsServers(ctx *pulumi.Context, cfg Config, conf string, knobs natsKnobs, opts ...pulumi.ResourceOption) (*appsv1.StatefulSet, error) {
 	selector := pulumi.ToStringMap(natsSelector)
 	return appsv1.NewStatefulSet(ctx, natsName, &appsv1.StatefulSetArgs{
 		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(natsName), Labels: natsLabels(true)},
@@ -38,7 +38,7 @@ func natsServers(ctx *pulumi.Context, cfg Config, conf string, opts ...pulumi.Re
 					Labels:      natsLabels(true),
 					Annotations: pulumi.StringMap{"readocr.dev/config-hash": pulumi.String(hash(map[string]string{"nats.conf": conf}))},
 				},
-				Spec: natsPodSpec(cfg),
+				Spec: natsPodSpec(cfg, knobs),
 			},
 			// The jobs outlive the StatefulSet: deleting it (pulumi destroy) keeps the volumes.
 			VolumeClaimTemplates: corev1.PersistentVolumeClaimTypeArray{&corev1.PersistentVolumeClaimTypeArgs{
@@ -52,7 +52,7 @@ func natsServers(ctx *pulumi.Context, cfg Config, conf string, opts ...pulumi.Re
 	}, append(opts, pulumi.IgnoreChanges([]string{"spec.volumeClaimTemplates"}))...)
 }
 
-func natsPodSpec(cfg Config) *corev1.PodSpecArgs {
+func natsPodSpec(cfg Config, knobs natsKnobs) *corev1.PodSpecArgs {
 	probe := func(path string, period, failures int) *corev1.ProbeArgs {
 		return &corev1.ProbeArgs{
 			HttpGet:       &corev1.HTTPGetActionArgs{Path: pulumi.String(path), Port: pulumi.String("monitor")},
@@ -75,7 +75,7 @@ func natsPodSpec(cfg Config) *corev1.PodSpecArgs {
 		},
 		Containers: corev1.ContainerArray{&corev1.ContainerArgs{
 			Name:            pulumi.String("nats"),
-			Image:           pulumi.String(NATSImage),
+			Image:           pulumi.String(knobs.image),
 			ImagePullPolicy: pulumi.String("IfNotPresent"),
 			Args:            pulumi.StringArray{pulumi.String("--config"), pulumi.String("/etc/nats/nats.conf")},
 			Env: corev1.EnvVarArray{
@@ -121,7 +121,7 @@ func natsPodSpec(cfg Config) *corev1.PodSpecArgs {
 		},
 	}
 	if cfg.NATSReplicas > 1 {
-		spec.Affinity, spec.TopologySpreadConstraints = natsSpread()
+		spec.Affinity, spec.TopologySpreadConstraints = natsSpread(knobs.spread)
 	}
 	return spec
 }
@@ -130,13 +130,21 @@ func natsPodSpec(cfg Config) *corev1.PodSpecArgs {
 // node loses the majority. A server that finds no node of its own waits (Pending) rather than
 // share one. Where nodes have zones, the servers also spread over them, as a preference (a
 // cluster in one zone still schedules). One server needs neither (minikube's single node).
-func natsSpread() (*corev1.AffinityArgs, corev1.TopologySpreadConstraintArray) {
+// spread natsSpreadPreferred (readocr:natsSpread, for a test cluster of one node only) makes
+// the nodes a preference too.
+func natsSpread(spread string) (*corev1.AffinityArgs, corev1.TopologySpreadConstraintArray) {
 	sel := &metav1.LabelSelectorArgs{MatchLabels: pulumi.ToStringMap(natsSelector)}
+	term := &corev1.PodAffinityTermArgs{TopologyKey: pulumi.String("kubernetes.io/hostname"), LabelSelector: sel}
 	apart := &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
-		RequiredDuringSchedulingIgnoredDuringExecution: corev1.PodAffinityTermArray{&corev1.PodAffinityTermArgs{
-			TopologyKey: pulumi.String("kubernetes.io/hostname"), LabelSelector: sel,
-		}},
+		RequiredDuringSchedulingIgnoredDuringExecution: corev1.PodAffinityTermArray{term},
 	}}
+	if spread == natsSpreadPreferred {
+		apart = &corev1.AffinityArgs{PodAntiAffinity: &corev1.PodAntiAffinityArgs{
+			PreferredDuringSchedulingIgnoredDuringExecution: corev1.WeightedPodAffinityTermArray{
+				&corev1.WeightedPodAffinityTermArgs{Weight: pulumi.Int(100), PodAffinityTerm: term},
+			},
+		}}
+	}
 	zones := corev1.TopologySpreadConstraintArray{&corev1.TopologySpreadConstraintArgs{
 		MaxSkew: pulumi.Int(1), TopologyKey: pulumi.String("topology.kubernetes.io/zone"),
 		WhenUnsatisfiable: pulumi.String("ScheduleAnyway"), LabelSelector: sel,
