@@ -139,6 +139,11 @@ func (r *Runner) run(msg jetstream.Msg) {
 	}
 	ctx := context.Background()
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
+	if notYetVisible(err, msg) {
+		log.Warn("job record not found yet: job given back", "err", err)
+		msg.NakWithDelay(time.Second)
+		return
+	}
 	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
 		// Canceled, deleted or expired while queued; or finished by a process that stopped
 		// before it acknowledged the job, and maybe before its callback was in the outbox.
@@ -471,4 +476,21 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-time.After(d):
 	}
+}
+
+// recordGrace is how long after its message was stored a job whose record is not found is
+// given back rather than dropped. The record is written before the message, but a key-value
+// read may be answered by a replica that has not applied it yet (seen with 3 NATS servers, one
+// just restarted: 3 of 201 jobs were acknowledged unread and stayed queued forever). Later, a
+// missing record means deleted or expired.
+const recordGrace = 30 * time.Second
+
+// notYetVisible tells whether err (from getRecord) is a missing record of a message younger
+// than recordGrace.
+func notYetVisible(err error, msg jetstream.Msg) bool {
+	if !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	meta, merr := msg.Metadata()
+	return merr == nil && time.Since(meta.Timestamp) < recordGrace
 }
