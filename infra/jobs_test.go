@@ -72,9 +72,13 @@ func TestKEDA(t *testing.T) {
 		"spec.triggers.0.metadata.consumer":                     "workers",
 		"spec.triggers.0.metadata.lagThreshold":                 "4",
 		"spec.triggers.0.metadata.activationLagThreshold":       "0",
+		"spec.triggers.1.type":                                  "nats-jetstream",
+		"spec.triggers.1.metadata.stream":                       "READOCR_JOBS",
+		"spec.triggers.1.metadata.consumer":                     "page-workers",
+		"spec.triggers.1.metadata.activationLagThreshold":       "0",
 	})
-	if n := len(at(t, so, "spec.triggers").([]any)); n != 1 {
-		t.Errorf("%d triggers: the queue is the workers' measure (a CPU trigger would keep idle workers from zero)", n)
+	if n := len(at(t, so, "spec.triggers").([]any)); n != 2 {
+		t.Errorf("%d triggers, want the jobs' and the page tasks' backlogs only (a CPU trigger would keep idle workers from zero)", n)
 	}
 	if _, ok := rec.resources[workerHPA]; ok {
 		t.Error("a CPU autoscaler of ours for the workers beside KEDA's: every pulumi up would fight KEDA")
@@ -92,7 +96,7 @@ func TestKEDA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`streamName   = "` + jobsStream + `"`, `consumerName = "` + jobsConsumer + `"`} {
+	for _, want := range []string{`streamName   = "` + jobsStream + `"`, `consumerName = "` + jobsConsumer + `"`, `pagesConsumer = "` + pagesConsumer + `"`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("service/internal/jobs/broker.go lacks %s", want)
 		}

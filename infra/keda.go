@@ -13,6 +13,9 @@ import (
 const (
 	jobsStream   = "READOCR_JOBS"
 	jobsConsumer = "workers"
+	// pagesConsumer takes a long document's page tasks (pages as tasks): a second trigger, so
+	// that pages waiting start workers as jobs waiting do (KEDA scales on the larger).
+	pagesConsumer = "page-workers"
 	// jobsPerWorker is the backlog a worker pod takes: its OCR_JOB_CONCURRENCY (2 x 1 worker)
 	// and as many waiting.
 	jobsPerWorker = 4
@@ -66,19 +69,24 @@ func scaledObject(ctx *pulumi.Context, cfg Config, target string, labels pulumi.
 					"horizontalPodAutoscalerConfig": pulumi.Map{"name": pulumi.String(target)},
 				},
 				"triggers": pulumi.Array{
-					pulumi.Map{
-						"type": pulumi.String("nats-jetstream"),
-						"metadata": pulumi.Map{
-							"natsServerMonitoringEndpoint": endpoint,
-							"account":                      pulumi.String("$G"),
-							"stream":                       pulumi.String(jobsStream),
-							"consumer":                     pulumi.String(jobsConsumer),
-							"lagThreshold":                 pulumi.String(fmt.Sprint(jobsPerWorker)),
-							"activationLagThreshold":       pulumi.String("0"),
-						},
-					},
+					backlogTrigger(endpoint, jobsConsumer), backlogTrigger(endpoint, pagesConsumer),
 				},
 			},
 		},
 	}, append(opts, pulumi.DependsOn([]pulumi.Resource{n.Service}))...)
+}
+
+// backlogTrigger is KEDA's nats-jetstream trigger on one consumer of the jobs' stream.
+func backlogTrigger(endpoint pulumi.StringOutput, consumer string) pulumi.Map {
+	return pulumi.Map{
+		"type": pulumi.String("nats-jetstream"),
+		"metadata": pulumi.Map{
+			"natsServerMonitoringEndpoint": endpoint,
+			"account":                      pulumi.String("$G"),
+			"stream":                       pulumi.String(jobsStream),
+			"consumer":                     pulumi.String(consumer),
+			"lagThreshold":                 pulumi.String(fmt.Sprint(jobsPerWorker)),
+			"activationLagThreshold":       pulumi.String("0"),
+		},
+	}
 }

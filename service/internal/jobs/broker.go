@@ -35,7 +35,7 @@ const (
 )
 
 // pagesConsumer takes page tasks (pages.go), after jobs (see Runner.take). Scaling on the
-// backlog (KEDA) reads consumerName's; a long document's pages wait on this one.
+// backlog (KEDA: infra/keda.go) reads both consumers.
 const pagesConsumer = "page-workers"
 
 // Config is how jobs are kept and run.
