@@ -134,7 +134,7 @@ func TestWorkload(t *testing.T) {
 		c + ".resources.limits.cpu":                            "1",
 		c + ".resources.limits.memory":                         "768Mi",
 		c + ".resources.requests.ephemeral-storage":            "64Mi",
-		c + ".resources.limits.ephemeral-storage":              "320Mi",
+		c + ".resources.limits.ephemeral-storage":              "576Mi",
 		c + ".env.0.name":                                      "OCR_WORKERS",
 		c + ".env.0.valueFrom.resourceFieldRef.resource":       "limits.cpu",
 		c + ".env.1.name":                                      "GOMAXPROCS",
