@@ -10,6 +10,8 @@
 # and pod deletion under load, the autoscaler out and in, a page at the memory cap, KEDA's
 # ScaledObject against KEDA's CRD) and `pulumi up` of the minikube stack. The NATS image is
 # pulled, or built from the Go module proxy where no registry answers (hack/nats-image.sh).
+# Language packs (make langpacks: nine packs, ten languages with eng) are built and loaded for
+# test/e2e/languages_test.go, which adds them to a running deployment.
 # E2E_PULUMI=0 skips Pulumi. The Ansible playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -50,6 +52,12 @@ minikube image load "$next"
 nats=$(hack/nats-image.sh)
 ts "NATS: minikube image load $nats"
 minikube image load "$nats"
+# One build stage for the nine (cached after the first run); each image is a few MB.
+packs="deu fra jpn chi-sim rus spa ita por nld"
+ts "language packs: make langpacks LANGPACKS=\"$packs\", minikube image load"
+make -s langpacks LANGPACKS="$packs" >/dev/null
+for p in $packs; do minikube image load "ghcr.io/readocr/langpack-$p:4.1.0"; done
+export E2E_LANGPACKS=$packs
 # KEDA's ScaledObject CRD, from KEDA's module (its source; nothing is built), to check
 # manifests/keda against.
 keda=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
