@@ -25,6 +25,17 @@ const webhookSecret = name + "-webhook"
 // podTemplate is the pod of both Deployments: the same image and settings, told its role.
 func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.StringOutput, configHash string, cfg Config) *corev1.PodTemplateSpecArgs {
 	c := container(ro, image, cfg)
+	volumes := corev1.VolumeArray{
+		&corev1.VolumeArgs{
+			Name:     pulumi.String("tmp"),
+			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
+		},
+		langpackVolumeArgs(),
+	}
+	if v, m := apiKeysVolume(cfg); v != nil {
+		volumes = append(volumes, v)
+		c.VolumeMounts = append(c.VolumeMounts.(corev1.VolumeMountArray), m)
+	}
 	return &corev1.PodTemplateSpecArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Labels: labels,
@@ -57,13 +68,7 @@ func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.String
 			Containers:     corev1.ContainerArray{c},
 			// On the node's disk, not in memory: a tmpfs would count against the memory
 			// limit the service shares out.
-			Volumes: corev1.VolumeArray{
-				&corev1.VolumeArgs{
-					Name:     pulumi.String("tmp"),
-					EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
-				},
-				langpackVolumeArgs(),
-			},
+			Volumes: volumes,
 		},
 	}
 }
@@ -91,6 +96,8 @@ func container(ro role, image pulumi.StringOutput, cfg Config) *corev1.Container
 			// OCR_WEBHOOK_SECRET, which signs job callbacks; without it callbacks are refused
 			// (README, Jobs): kubectl create secret generic readocr-webhook --from-literal=...
 			&corev1.EnvFromSourceArgs{SecretRef: &corev1.SecretEnvSourceArgs{Name: pulumi.String(webhookSecret), Optional: pulumi.Bool(true)}},
+			// OCR_NATS_USER and OCR_NATS_PASSWORD, when NATS asks for them (access.go).
+			natsAuthEnv(false),
 		},
 		// One OCR worker per CPU of the limit; Go's scheduler sized the same way.
 		Env: corev1.EnvVarArray{

@@ -208,9 +208,10 @@ func TestWorkload(t *testing.T) {
 		}
 	}
 	// API: ConfigMap, ServiceAccount, Deployment, Service, PDB, HPA; workers: Deployment, PDB,
-	// HPA; NATS: ConfigMap, two Services, StatefulSet, PDB, NetworkPolicy.
-	if n := len(rec.resources); n != 15 {
-		t.Errorf("%d resources, want 15 (no provider, no image build, no KEDA by default)", n)
+	// HPA; NATS: ConfigMap, two Services, StatefulSet, PDB, NetworkPolicy; the API's and the
+	// workers' NetworkPolicies.
+	if n := len(rec.resources); n != 17 {
+		t.Errorf("%d resources, want 17 (no provider, no image build, no KEDA, no keys by default)", n)
 	}
 }
 
