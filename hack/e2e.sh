@@ -11,7 +11,8 @@
 # ScaledObject against KEDA's CRD) and `pulumi up` of the minikube stack. The NATS image is
 # pulled, or built from the Go module proxy where no registry answers (hack/nats-image.sh).
 # Language packs (make langpacks: nine packs, ten languages with eng) are built and loaded for
-# test/e2e/languages_test.go, which adds them to a running deployment.
+# test/e2e/languages_test.go, which adds them to a running deployment. Then the access-control
+# test with kube-router enforcing NetworkPolicy (hack/offline/addons/kube-router).
 # E2E_PULUMI=0 skips Pulumi. The Ansible playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +76,13 @@ ts "running test/e2e"
 set +e
 go test -count=1 -v -timeout 45m ./test/e2e 2>&1 | tee "$CACHE/e2e.log" | grep -vE '^\s*$'
 rc=${PIPESTATUS[0]}
+# Access control last, on its own: it installs kube-router, whose policies then hold for every
+# namespace (test/e2e/access_test.go). The kube-router image is built from the Go module proxy.
+ts "access control with kube-router enforcing NetworkPolicy"
+hack/offline/addons/kube-router/build.sh >/dev/null
+for t in "$CACHE"/kube-router/images/*.tar; do minikube image load "$t"; done
+E2E_ACCESS=1 go test -count=1 -v -timeout 20m -run '^TestAccess$' ./test/e2e 2>&1 | tee "$CACHE/e2e-access.log" | grep -vE '^\s*$'
+[ "${PIPESTATUS[0]}" = 0 ] || rc=1
 set -e
 ts "e2e total (rc=$rc)"
 exit "$rc"
