@@ -191,6 +191,12 @@ func networkPolicies(t *testing.T, ns, url, image string) {
 	api := kubectl(t, "get", "pods", "-n", ns, "-l", apiPods, "-o", "jsonpath={.items[0].metadata.name}")
 	apiIP := kubectl(t, "get", "pod", api, "-n", ns, "-o", "jsonpath={.status.podIP}")
 	probe := probeIn(t, ns, worker, image)
+	// kube-router writes a new pod's rules within seconds of seeing it.
+	for deadline := time.Now().Add(90 * time.Second); canConnect(outNS, out, "", natsHost, 4222); time.Sleep(3 * time.Second) {
+		if time.Now().After(deadline) {
+			t.Fatal("an outsider still reaches NATS 90 s after kube-router started: policies not enforced")
+		}
+	}
 	// Allowed: NATS, and the Service port from anywhere.
 	if !canConnect(ns, worker, probe, natsHost, 4222) {
 		t.Error("a worker cannot reach NATS")

@@ -13,7 +13,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -57,18 +56,24 @@ func loadedPacks(t *testing.T, want ...string) {
 // rollouts.
 func patchPacks(t *testing.T, ns string, packs ...string) {
 	t.Helper()
-	patch := run(t, filepath.Join(root(), "hack", "langpack-patch.sh"), packs...)
+	file := writePatch(t, packs...)
 	for _, d := range []string{"readocr", "readocr-worker"} {
-		cmd := exec.Command("kubectl", "patch", "deployment", d, "-n", ns, "--type", "merge", "--patch-file", "/dev/stdin")
-		cmd.Stdin = strings.NewReader(patch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kubectl patch %s: %v\n%s", d, err, out)
-		}
+		kubectl(t, "patch", "deployment", d, "-n", ns, "--type", "merge", "--patch-file", file)
 	}
 	for _, d := range []string{"readocr", "readocr-worker"} {
 		kubectl(t, "rollout", "status", "deploy/"+d, "-n", ns, "--timeout=300s")
 	}
 	waitReady(t, ns, 2, 3*time.Minute)
+}
+
+// writePatch is hack/langpack-patch.sh's patch for packs, in a file.
+func writePatch(t *testing.T, packs ...string) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "packs.yaml")
+	if err := os.WriteFile(file, []byte(run(t, filepath.Join(root(), "hack", "langpack-patch.sh"), packs...)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }
 
 // imageIDs are the image IDs (digests) the readocr containers of ns run, sorted and unique.
@@ -217,10 +222,8 @@ func TestLanguagesKubectl(t *testing.T) {
 			t.Errorf("the service image changed: %v, then %v", before, after)
 		}
 		// The same patch again changes nothing: no rollout.
-		cmd := exec.Command("kubectl", "patch", "deployment", "readocr", "-n", ns, "--type", "merge", "--patch-file", "/dev/stdin")
-		cmd.Stdin = strings.NewReader(run(t, filepath.Join(root(), "hack", "langpack-patch.sh"), "deu", "fra", "jpn"))
-		if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "(no change)") {
-			t.Errorf("the same packs again: %v %s", err, out)
+		if out := kubectl(t, "patch", "deployment", "readocr", "-n", ns, "--type", "merge", "--patch-file", writePatch(t, "deu", "fra", "jpn")); !strings.Contains(out, "(no change)") {
+			t.Errorf("the same packs again: %s", out)
 		}
 	})
 
