@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -49,6 +51,27 @@ type APIKey struct {
 	Pages  int      `json:"pages,omitempty" yaml:"pages,omitempty"`   // pages a period
 	Period string   `json:"period,omitempty" yaml:"period,omitempty"` // 24h
 	SHA256 string   `json:"sha256,omitempty" yaml:"sha256,omitempty"` // a key made elsewhere
+}
+
+// UnmarshalJSON reads an entry whose numbers may be strings: `pulumi config set --path
+// 'readocr:apiKeys[0].pages' 10000` stores "10000".
+func (k *APIKey) UnmarshalJSON(b []byte) error {
+	type plain APIKey
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, f := range []string{"rate", "burst", "pages"} {
+		if s, ok := raw[f].(string); ok {
+			n, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return fmt.Errorf("%s: %q is not a number", f, s)
+			}
+			raw[f] = n
+		}
+	}
+	fixed, _ := json.Marshal(raw)
+	return json.Unmarshal(fixed, (*plain)(k))
 }
 
 var (
@@ -132,8 +155,8 @@ func accessResources(ctx *pulumi.Context, cfg Config, labels pulumi.StringMap, o
 			}
 		}
 		if _, err := corev1.NewSecret(ctx, apiKeysSecret, &corev1.SecretArgs{
-			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String(apiKeysSecret), Labels: labels},
-			Type:       pulumi.String("Opaque"),
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(apiKeysSecret), Labels: labels},
+			Type:     pulumi.String("Opaque"),
 			// The provider keeps a Secret's data secret in the state on its own.
 			StringData: pulumi.StringMap{apiKeysFile: pulumi.String(keyFile(cfg.SecretSeed, cfg.APIKeys))},
 		}, opts...); err != nil {

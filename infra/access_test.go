@@ -194,6 +194,19 @@ func loadStack(t *testing.T, stack string, extra map[string]string) (Config, err
 	return c, err
 }
 
+// readocr:apiKeys as `pulumi config set --path` writes it (numbers as strings) and as JSON.
+func TestAPIKeysConfig(t *testing.T) {
+	c, err := loadStack(t, "minikube", map[string]string{
+		"readocr:apiKeys": `[{"id":"a","scopes":["ocr"],"pages":"3","period":"1h"},{"id":"b","scopes":["ocr","jobs"],"rate":2.5}]`,
+	})
+	if err != nil || len(c.APIKeys) != 2 || c.APIKeys[0].Pages != 3 || c.APIKeys[1].Rate != 2.5 || c.APIKeys[0].Period != "1h" {
+		t.Errorf("%v %+v", err, c.APIKeys)
+	}
+	if _, err := loadStack(t, "minikube", map[string]string{"readocr:apiKeys": `[{"id":"a","scopes":["ocr"],"pages":"many"}]`}); err == nil {
+		t.Error("pages: many accepted")
+	}
+}
+
 // Bad entries are refused with what to do.
 func TestAccessValidation(t *testing.T) {
 	for _, mutate := range []func(*Config){

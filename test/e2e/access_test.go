@@ -291,7 +291,7 @@ func keysOn(t *testing.T) {
 	ns := namespace(t, "readocr-keys")
 	pulumi := pulumiStack(t, ns)
 	pulumi("config", "set", "--secret", "readocr:secretSeed", "e2e-seed-"+fmt.Sprint(time.Now().UnixNano()))
-	pulumi("config", "set", "--path", "readocr:apiKeys[0].id", "small")
+	pulumi("config", "set", "--path", "readocr:apiKeys[0].id", "small") // as the README says
 	pulumi("config", "set", "--path", "readocr:apiKeys[0].scopes[0]", "ocr")
 	pulumi("config", "set", "--path", "readocr:apiKeys[0].scopes[1]", "jobs")
 	pulumi("config", "set", "--path", "readocr:apiKeys[0].pages", "3")
