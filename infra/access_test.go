@@ -145,9 +145,12 @@ func TestKeysForStagingAndProduction(t *testing.T) {
 				t.Errorf("%s: the key file holds a key", stack)
 			}
 		}
-		// Another seed, other keys; the same seed, the same keys on every run.
-		if apiKey(seed+"x", cfg.APIKeys[0]) == apiKey(seed, cfg.APIKeys[0]) || apiKey(seed, cfg.APIKeys[0]) != apiKey(seed, cfg.APIKeys[0]) {
-			t.Error("keys do not follow the seed")
+		// The same seed, the same key file on another run; another seed or id, another key.
+		again := unsecret(unsecret(renderStack(t, stack, map[string]string{"readocr:secretSeed": seed}).get(t, keysSecret)["stringData"]).(map[string]any)["keys.yaml"])
+		other := cfg.APIKeys[0]
+		other.ID += "2"
+		if again != file || apiKey(seed+"x", cfg.APIKeys[0]) == apiKey(seed, cfg.APIKeys[0]) || apiKey(seed, other) == apiKey(seed, cfg.APIKeys[0]) {
+			t.Error("keys do not follow the seed and the id alone")
 		}
 		for _, d := range []string{deployment, workerDeployment} {
 			pod := at(t, rec.get(t, d), "spec.template.spec")
