@@ -18,7 +18,8 @@ import (
 // special-purpose registries, as code.dny.dev/ssrf applies them): private, loopback, link-local
 // (169.254.169.254, the cloud metadata service), shared (100.64/10: Alibaba's metadata),
 // documentation, benchmarking, multicast and reserved ranges, and 192.0.0.0/24 (Oracle's
-// metadata at 192.0.0.192).
+// metadata at 192.0.0.192). Not ::ffff:0:0/96 (IPv4-mapped): the API server reads it as an
+// IPv4 range and refuses it as an except of ::/0; those addresses never go on the wire.
 var blockedV4 = []string{
 	"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
 	"192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15",
@@ -26,7 +27,7 @@ var blockedV4 = []string{
 }
 
 var blockedV6 = []string{
-	"::/127", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
+	"::/127", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/23",
 	"2001:db8::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
 }
 
