@@ -71,12 +71,18 @@ func listeners(t *testing.T, ips ...string) map[string]*atomic.Int64 {
 			t.Fatalf("ip %s: %v %s", strings.Join(args, " "), err, out)
 		}
 	}
-	ipCmd("link", "add", dummyLink, "type", "dummy")
-	t.Cleanup(func() { exec.Command("ip", "link", "del", dummyLink).Run() })
-	for _, ip := range ips {
-		ipCmd("addr", "add", ip+"/32", "dev", dummyLink)
+	// A dummy interface, or loopback where the kernel has no dummy driver (this machine's).
+	dev := dummyLink
+	if exec.Command("ip", "link", "add", dummyLink, "type", "dummy").Run() == nil {
+		t.Cleanup(func() { exec.Command("ip", "link", "del", dummyLink).Run() })
+	} else {
+		dev = "lo"
 	}
-	ipCmd("link", "set", dummyLink, "up")
+	for _, ip := range ips {
+		ipCmd("addr", "add", ip+"/32", "dev", dev)
+		t.Cleanup(func() { exec.Command("ip", "addr", "del", ip+"/32", "dev", dev).Run() })
+	}
+	ipCmd("link", "set", dev, "up")
 	counts := map[string]*atomic.Int64{}
 	for _, ip := range ips {
 		l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, probePort))
