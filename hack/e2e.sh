@@ -12,7 +12,11 @@
 # pulled, or built from the Go module proxy where no registry answers (hack/nats-image.sh).
 # E2E_PULUMI=0 skips Pulumi; E2E_RUN=regexp runs only those tests (go test -run). The day-2
 # scenarios (docs/day2.md: upgrades, a NATS server lost, KEDA, Gateway API, sizing; about 25
-# minutes more) run with E2E_DAY2=1, e.g. `E2E_DAY2=1 E2E_RUN=TestDay2 make e2e`. The Ansible
+# minutes more) run with E2E_DAY2=1, e.g. `E2E_DAY2=1 E2E_RUN=TestDay2 make e2e`. With
+# E2E_K8S_ACCESS=1: language packs (make langpacks: nine packs, ten languages with eng) built and
+# loaded for test/e2e/languages_test.go, which adds them to a running deployment, then the
+# access-control test with kube-router enforcing NetworkPolicy (hack/offline/addons/kube-router):
+# not yet passing on minikube (docs/access-k8s.md), so not in the default run. The Ansible
 # playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -56,6 +60,14 @@ docker tag "$nats" "$nats-e2e-next" # a second NATS image for the day-2 upgrades
 minikube image load "$nats"
 minikube image load "$nats-e2e-next"
 export E2E_NATS_IMAGE=$nats E2E_NEXT_NATS_IMAGE=$nats-e2e-next
+if [ "${E2E_K8S_ACCESS:-0}" = 1 ]; then
+  # One build stage for the nine (cached after the first run); each image is a few MB.
+  packs="deu fra jpn chi-sim rus spa ita por nld"
+  ts "language packs: make langpacks LANGPACKS=\"$packs\", minikube image load"
+  make -s langpacks LANGPACKS="$packs" >/dev/null
+  for p in $packs; do minikube image load "ghcr.io/readocr/langpack-$p:4.1.0"; done
+  export E2E_LANGPACKS=$packs
+fi
 # KEDA's ScaledObject CRD, from KEDA's module (its source; nothing is built), to check
 # manifests/keda against.
 keda=$(go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -73,6 +85,15 @@ ts "running test/e2e"
 set +e
 go test -count=1 -v -timeout "${E2E_TIMEOUT:-45m}" -run "${E2E_RUN:-.}" ./test/e2e 2>&1 | tee "$CACHE/e2e.log" | grep -vE '^\s*$'
 rc=${PIPESTATUS[0]}
+if [ "${E2E_K8S_ACCESS:-0}" = 1 ]; then
+  # Access control last, on its own: it installs kube-router, whose policies then hold for every
+  # namespace (test/e2e/access_test.go). The kube-router image is built from the Go module proxy.
+  ts "access control with kube-router enforcing NetworkPolicy"
+  hack/offline/addons/kube-router/build.sh >/dev/null
+  for t in "$CACHE"/kube-router/images/*.tar; do minikube image load "$t"; done
+  E2E_ACCESS=1 go test -count=1 -v -timeout 20m -run '^TestAccess$' ./test/e2e 2>&1 | tee "$CACHE/e2e-access.log" | grep -vE '^\s*$'
+  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+fi
 set -e
 ts "e2e total (rc=$rc)"
 exit "$rc"

@@ -39,6 +39,18 @@ type Config struct {
 	KEDA              bool   // a KEDA ScaledObject scales the workers on the jobs waiting (manifests/keda)
 
 	Gateway Gateway // Gateway API routing from outside the cluster (gateway.go)
+
+	// Language packs mounted into the API and worker pods (langpacks.go): Debian's package
+	// names without tesseract-ocr- (deu, chi-sim, script-latn); the service image is unchanged.
+	Languages     []string
+	LangpackImage string // the packs' image, %s the pack: ghcr.io/readocr/langpack-%s:4.1.0
+
+	// Access control (access.go, netpol.go).
+	NetworkPolicies     bool     // the API's and the workers' NetworkPolicies
+	MonitoringNamespace string   // where Prometheus runs: the only source of the admin ports
+	APIKeys             []APIKey // keys on: the Secret readocr-api-keys (none: the service is open)
+	SecretSeed          string   // the stack's secret the keys and NATS's password derive from
+	NATSAuth            string   // "": none; generated: Pulumi's Secret; existing: the user's
 }
 
 // Gateway is how clients outside the cluster reach the Service: an HTTPRoute for Host,
@@ -98,6 +110,9 @@ func DefaultConfig(version string) Config {
 		Gateway: Gateway{
 			Class: "traefik", Port: 443, TLSSecret: name + "-tls", BodyLimit: "traefik",
 		},
+		LangpackImage:       LangpackRegistry + "/langpack-%s:" + TessdataVersion,
+		NetworkPolicies:     true,
+		MonitoringNamespace: "monitoring",
 	}
 }
 
@@ -147,6 +162,21 @@ func loadConfig(ctx *pulumi.Context, version string) (Config, error) {
 	str("gatewayTlsSecret", &g.TLSSecret)
 	str("gatewayCertIssuer", &g.CertIssuer)
 	str("gatewayBodyLimit", &g.BodyLimit)
+	// A YAML list in the stack: pulumi config set --path 'readocr:languages[0]' deu
+	if err := cfg.TryObject("languages", &c.Languages); err != nil && cfg.Get("languages") != "" {
+		return c, fmt.Errorf("readocr:languages: want a list of packs, e.g. [deu, fra, jpn]: %w", err)
+	}
+	str("langpackImage", &c.LangpackImage)
+	if v, err := cfg.TryBool("networkPolicies"); err == nil {
+		c.NetworkPolicies = v
+	}
+	str("monitoringNamespace", &c.MonitoringNamespace)
+	// pulumi config set --path 'readocr:apiKeys[0].id' ops; ... '.scopes[0]' admin
+	if err := cfg.TryObject("apiKeys", &c.APIKeys); err != nil && cfg.Get("apiKeys") != "" {
+		return c, fmt.Errorf("readocr:apiKeys: want a list of {id, scopes, rate, burst, pages, period}: %w", err)
+	}
+	str("secretSeed", &c.SecretSeed) // pulumi config set --secret
+	str("natsAuth", &c.NATSAuth)
 	if cfg.Get("ingressHost") != "" {
 		return c, fmt.Errorf("readocr:ingressHost: the Ingress was replaced by Gateway API objects; set readocr:gatewayHost (README, Deploy)")
 	}
@@ -183,6 +213,12 @@ func (c Config) validate() error {
 		}
 	}
 	if err := c.validateResources(); err != nil {
+		return err
+	}
+	if err := validateLanguages(c); err != nil {
+		return err
+	}
+	if err := validateAccess(c); err != nil {
 		return err
 	}
 	return c.Gateway.validate()

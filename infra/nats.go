@@ -98,6 +98,7 @@ func natsConfig(cfg Config) string {
 	fmt.Fprintf(&b, "pid_file: %s/nats.pid\nlame_duck_duration: %ds\nlame_duck_grace_period: %ds\n",
 		natsPidDir, natsLameDuckDuration, natsLameDuckGrace)
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: /data\n  max_memory_store: 64MB\n}\n")
+	b.WriteString(natsAuthConfig(cfg))
 	if cfg.NATSReplicas > 1 {
 		var routes []string
 		for i := range cfg.NATSReplicas {
@@ -185,15 +186,16 @@ func natsResources(ctx *pulumi.Context, cfg Config, opts ...pulumi.ResourceOptio
 	}, opts...); err != nil {
 		return nil, err
 	}
-	if n.NetworkPolicy, err = natsNetworkPolicy(ctx, meta(natsName), selector, opts...); err != nil {
+	if n.NetworkPolicy, err = natsNetworkPolicy(ctx, meta(natsName), selector, cfg.MonitoringNamespace, opts...); err != nil {
 		return nil, err
 	}
 	return n, nil
 }
 
 // natsNetworkPolicy lets only readocr's own pods (API, workers, the other NATS servers) reach
-// NATS, and KEDA's operator read the monitoring port. The jobs carry users' documents.
-func natsNetworkPolicy(ctx *pulumi.Context, meta *metav1.ObjectMetaArgs, selector pulumi.StringMap, opts ...pulumi.ResourceOption) (*networkingv1.NetworkPolicy, error) {
+// NATS, and KEDA's operator and Prometheus (the monitoring namespace) read the monitoring
+// port. The jobs carry users' documents.
+func natsNetworkPolicy(ctx *pulumi.Context, meta *metav1.ObjectMetaArgs, selector pulumi.StringMap, monitoringNS string, opts ...pulumi.ResourceOption) (*networkingv1.NetworkPolicy, error) {
 	tcp := func(p int) *networkingv1.NetworkPolicyPortArgs {
 		return &networkingv1.NetworkPolicyPortArgs{Protocol: pulumi.String("TCP"), Port: pulumi.Int(p)}
 	}
@@ -212,6 +214,8 @@ func natsNetworkPolicy(ctx *pulumi.Context, meta *metav1.ObjectMetaArgs, selecto
 				&networkingv1.NetworkPolicyIngressRuleArgs{
 					From: networkingv1.NetworkPolicyPeerArray{&networkingv1.NetworkPolicyPeerArgs{
 						NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(kedaNamespace)}},
+					}, &networkingv1.NetworkPolicyPeerArgs{ // and Prometheus
+						NamespaceSelector: &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"kubernetes.io/metadata.name": pulumi.String(monitoringNS)}},
 					}},
 					Ports: networkingv1.NetworkPolicyPortArray{tcp(natsMonitor)},
 				},

@@ -78,6 +78,7 @@ func natsPodSpec(cfg Config, knobs natsKnobs) *corev1.PodSpecArgs {
 			Image:           pulumi.String(knobs.image),
 			ImagePullPolicy: pulumi.String("IfNotPresent"),
 			Args:            pulumi.StringArray{pulumi.String("--config"), pulumi.String("/etc/nats/nats.conf")},
+			EnvFrom:         natsServerAuthEnv(cfg),
 			Env: corev1.EnvVarArray{
 				&corev1.EnvVarArgs{Name: pulumi.String("POD_NAME"), ValueFrom: &corev1.EnvVarSourceArgs{
 					FieldRef: &corev1.ObjectFieldSelectorArgs{FieldPath: pulumi.String("metadata.name")}}},

@@ -170,6 +170,9 @@ func natsConf(t *testing.T, rec *recorder) string {
 // does), one server and the production cluster of three.
 func TestNATSConfigParses(t *testing.T) {
 	t.Setenv("POD_NAME", "readocr-nats-1")
+	// production's servers ask for a user (access.go): the Secret's variables.
+	t.Setenv("OCR_NATS_USER", "readocr")
+	t.Setenv("OCR_NATS_PASSWORD", "a-password")
 	for stack, servers := range map[string]int{"minikube": 1, "production": 3} {
 		file := filepath.Join(t.TempDir(), "nats.conf")
 		os.WriteFile(file, []byte(natsConf(t, renderStack(t, stack, nil))), 0o644)

@@ -10,12 +10,13 @@ import (
 
 // The pods' ephemeral storage. The one writable directory, /tmp, holds PDFium's compiled code
 // (~21 MB, written at start) and the searchable-PDF page each OCR worker is writing (a page's
-// image and text: tens of MB at the 40 MP cap); the kubelet keeps the container's logs (five
-// files of 10 Mi by default). The limit covers the emptyDir at its size limit and the logs.
+// image and text: tens of MB at the 40 MP cap); the language packs' volume holds their models
+// (langpacks.go); the kubelet keeps the container's logs (five files of 10 Mi by default). The
+// limit covers the emptyDirs at their size limits and the logs.
 const (
 	tmpSize          = "256Mi"
 	ephemeralRequest = "64Mi"
-	ephemeralLimit   = "320Mi" // tmpSize + 64Mi of logs
+	ephemeralLimit   = "576Mi" // tmpSize + langpackSize + 64Mi of logs
 )
 
 // webhookSecret is the optional Secret with OCR_WEBHOOK_SECRET.
@@ -23,6 +24,18 @@ const webhookSecret = name + "-webhook"
 
 // podTemplate is the pod of both Deployments: the same image and settings, told its role.
 func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.StringOutput, configHash string, cfg Config) *corev1.PodTemplateSpecArgs {
+	c := container(ro, image, cfg)
+	volumes := corev1.VolumeArray{
+		&corev1.VolumeArgs{
+			Name:     pulumi.String("tmp"),
+			EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
+		},
+		langpackVolumeArgs(),
+	}
+	if v, m := apiKeysVolume(cfg); v != nil {
+		volumes = append(volumes, v)
+		c.VolumeMounts = append(c.VolumeMounts.(corev1.VolumeMountArray), m)
+	}
 	return &corev1.PodTemplateSpecArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Labels: labels,
@@ -51,13 +64,11 @@ func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.String
 				WhenUnsatisfiable: pulumi.String("ScheduleAnyway"),
 				LabelSelector:     &metav1.LabelSelectorArgs{MatchLabels: selector},
 			}},
-			Containers: corev1.ContainerArray{container(ro, image, cfg)},
+			InitContainers: langpackInits(cfg, c.SecurityContext),
+			Containers:     corev1.ContainerArray{c},
 			// On the node's disk, not in memory: a tmpfs would count against the memory
 			// limit the service shares out.
-			Volumes: corev1.VolumeArray{&corev1.VolumeArgs{
-				Name:     pulumi.String("tmp"),
-				EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String(tmpSize)},
-			}},
+			Volumes: volumes,
 		},
 	}
 }
@@ -85,6 +96,8 @@ func container(ro role, image pulumi.StringOutput, cfg Config) *corev1.Container
 			// OCR_WEBHOOK_SECRET, which signs job callbacks; without it callbacks are refused
 			// (README, Jobs): kubectl create secret generic readocr-webhook --from-literal=...
 			&corev1.EnvFromSourceArgs{SecretRef: &corev1.SecretEnvSourceArgs{Name: pulumi.String(webhookSecret), Optional: pulumi.Bool(true)}},
+			// OCR_NATS_USER and OCR_NATS_PASSWORD, when NATS asks for them (access.go).
+			natsAuthEnv(false),
 		},
 		// One OCR worker per CPU of the limit; Go's scheduler sized the same way.
 		Env: corev1.EnvVarArray{
@@ -108,10 +121,12 @@ func container(ro role, image pulumi.StringOutput, cfg Config) *corev1.Container
 			RunAsNonRoot:             pulumi.Bool(true),
 			Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 		},
-		// The only writable place: the engine's private directory.
-		VolumeMounts: corev1.VolumeMountArray{&corev1.VolumeMountArgs{
-			Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp"),
-		}},
+		// The only writable place: the engine's private directory; and the language packs,
+		// read-only.
+		VolumeMounts: corev1.VolumeMountArray{
+			&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+			langpackMount(),
+		},
 	}
 	if ro.component == "api" {
 		// The image has no shell: Kubernetes' own sleep action holds SIGTERM back until the

@@ -289,6 +289,7 @@ func TestObjectsMatchAPISchemas(t *testing.T) {
 				t.Fatalf("%s: no apiVersion or kind in %v", key, obj)
 			}
 			kinds[fmt.Sprint(obj["apiVersion"], "/", obj["kind"])] = true
+			obj = plain(obj).(map[string]any) // a Secret's data, which the SDK marks secret
 			s, doc := schemaFor(t, obj)
 			for _, e := range schemaErrors("", obj, s, doc) {
 				t.Errorf("%s %s: %s", variant, key, e)

@@ -17,25 +17,7 @@ import (
 // configuration, as `pulumi up --stack <stack>` would, against the mocks.
 func renderStack(t *testing.T, stack string, extra map[string]string) *recorder {
 	t.Helper()
-	conf := map[string]string{}
-	if stack != "" {
-		b, err := os.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f struct{ Config map[string]any }
-		if err := yaml.Unmarshal(b, &f); err != nil {
-			t.Fatal(err)
-		}
-		for k, v := range f.Config {
-			conf[k] = fmt.Sprint(v)
-		}
-	}
-	for k, v := range extra {
-		conf[k] = v
-	}
-	b, _ := json.Marshal(conf)
-	t.Setenv("PULUMI_CONFIG", string(b))
+	setStackConfig(t, stack, extra)
 	rec := newRecorder()
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		cfg, err := loadConfig(ctx, version())
@@ -48,6 +30,46 @@ func renderStack(t *testing.T, stack string, extra map[string]string) *recorder 
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// setStackConfig gives the program a stack's committed configuration and extra: lists and
+// maps as JSON, as `pulumi config` hands them over. The stacks with keys need their secret
+// seed, which is never committed (pulumi config set --secret): a test one, unless extra
+// leaves it out on purpose ("readocr:secretSeed": "").
+func setStackConfig(t *testing.T, stack string, extra map[string]string) {
+	t.Helper()
+	conf := map[string]string{}
+	if stack != "" {
+		b, err := os.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct{ Config map[string]any }
+		if err := yaml.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range f.Config {
+			if s, ok := v.(string); ok {
+				conf[k] = s
+			} else if _, ok := v.([]any); ok {
+				j, _ := json.Marshal(v)
+				conf[k] = string(j)
+			} else {
+				conf[k] = fmt.Sprint(v)
+			}
+		}
+		if _, ok := extra["readocr:secretSeed"]; !ok {
+			conf["readocr:secretSeed"] = "a-seed-for-the-tests-only"
+		}
+	}
+	for k, v := range extra {
+		conf[k] = v
+	}
+	if conf["readocr:secretSeed"] == "" {
+		delete(conf, "readocr:secretSeed")
+	}
+	b, _ := json.Marshal(conf)
+	t.Setenv("PULUMI_CONFIG", string(b))
 }
 
 // Every committed stack, and the image reference CD passes (a digest), renders objects the API

@@ -51,7 +51,7 @@ type Resources struct {
 // memory limit from the cgroup and shares it out itself (README, Limits). Jobs live in the
 // cluster's NATS: API pods queue them and worker pods run them (OCR_ROLE, per Deployment).
 func settings(cfg Config) map[string]string {
-	return map[string]string{
+	m := map[string]string{
 		"OCR_JOBS":     "true",
 		"OCR_NATS_URL": natsURL(),
 		// Each job's stream, record and data on as many servers as there are, up to three.
@@ -63,6 +63,8 @@ func settings(cfg Config) map[string]string {
 		"OCR_MAX_PIXELS":       "40000000",
 		"OCR_ADMIN_PORT":       fmt.Sprint(adminPort),
 	}
+	apiKeysSettings(cfg, m)
+	return m
 }
 
 // role is one of the two Deployments of the same image.
@@ -125,6 +127,18 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 	}
 	if r.NATS, err = natsResources(ctx, cfg, opts...); err != nil {
 		return nil, err
+	}
+	keys, err := accessResources(ctx, cfg, b.labels(api), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.APIKeys) > 0 {
+		ctx.Export("apiKeys", keys) // pulumi stack output --show-secrets apiKeys
+	}
+	for _, ro := range []role{api, worker} {
+		if err := b.networkPolicy(ro); err != nil {
+			return nil, err
+		}
 	}
 	if r.Deployment, err = b.deployment(api, image, hash(data)); err != nil {
 		return nil, err

@@ -134,7 +134,7 @@ func TestWorkload(t *testing.T) {
 		c + ".resources.limits.cpu":                            "1",
 		c + ".resources.limits.memory":                         "768Mi",
 		c + ".resources.requests.ephemeral-storage":            "64Mi",
-		c + ".resources.limits.ephemeral-storage":              "320Mi",
+		c + ".resources.limits.ephemeral-storage":              "576Mi",
 		c + ".env.0.name":                                      "OCR_WORKERS",
 		c + ".env.0.valueFrom.resourceFieldRef.resource":       "limits.cpu",
 		c + ".env.1.name":                                      "GOMAXPROCS",
@@ -208,9 +208,10 @@ func TestWorkload(t *testing.T) {
 		}
 	}
 	// API: ConfigMap, ServiceAccount, Deployment, Service, PDB, HPA; workers: Deployment, PDB,
-	// HPA; NATS: ConfigMap, two Services, StatefulSet, PDB, NetworkPolicy.
-	if n := len(rec.resources); n != 15 {
-		t.Errorf("%d resources, want 15 (no provider, no image build, no KEDA by default)", n)
+	// HPA; NATS: ConfigMap, two Services, StatefulSet, PDB, NetworkPolicy; the API's and the
+	// workers' NetworkPolicies.
+	if n := len(rec.resources); n != 17 {
+		t.Errorf("%d resources, want 17 (no provider, no image build, no KEDA, no keys by default)", n)
 	}
 }
 
