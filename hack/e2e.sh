@@ -51,12 +51,14 @@ unset KUBECONFIG_DATA
 
 ts "image: make image && minikube image load $image"
 make -s image
-docker tag "$image" "$next" # a second version to roll out to
+# A second version to roll out to: another image ID, not only another tag (minikube image load
+# of one tag drops the other tags of the same image in the node, as the README's block loads it).
+echo "FROM $image" | docker build -q --label readocr.e2e=next -t "$next" - >/dev/null
 minikube image load "$image"
 minikube image load "$next"
 nats=$(hack/nats-image.sh)
 ts "NATS: minikube image load $nats"
-docker tag "$nats" "$nats-e2e-next" # a second NATS image for the day-2 upgrades to roll out to
+echo "FROM $nats" | docker build -q --label readocr.e2e=next -t "$nats-e2e-next" - >/dev/null # for the day-2 upgrades
 minikube image load "$nats"
 minikube image load "$nats-e2e-next"
 export E2E_NATS_IMAGE=$nats E2E_NEXT_NATS_IMAGE=$nats-e2e-next
