@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -359,34 +360,47 @@ func TestPulumiUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.WriteFile(stackFile, committed, 0o644) }) // stack init adds its salt
-	// What the README's shell has after the block, for the test's own pulumi commands.
-	pulumiEnv := []string{"PULUMI_CONFIG_PASSPHRASE=minikube", "PULUMI_BACKEND_URL=", "PULUMI_HOME=" + env["PULUMI_HOME"]}
-	for k, v := range env {
-		pulumiEnv = append(pulumiEnv, k+"="+v)
-	}
-	if env["PULUMI_HOME"] == "" {
-		pulumiEnv[2] = "PULUMI_HOME=" + filepath.Join(home, ".pulumi")
-	}
+	// What the README's shell has after the block (its export of the passphrase too), for the
+	// test's own pulumi commands.
+	pulumiEnv := append(blockEnv(env, drop...), "PULUMI_CONFIG_PASSPHRASE=minikube")
 	pulumi := func(args ...string) string {
 		t.Helper()
-		out, err := runEnv(pulumiEnv, "pulumi", append(args, "--stack", "minikube", "--non-interactive")...)
+		cmd := exec.Command("pulumi", append(args, "--stack", "minikube", "--non-interactive")...)
+		cmd.Dir, cmd.Env = root(), pulumiEnv
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, tail(out, 30))
+			t.Fatalf("pulumi %s: %v\n%s", strings.Join(args, " "), err, tail(string(out), 30))
 		}
-		return out
+		return string(out)
+	}
+	quiet := func(args ...string) {
+		cmd := exec.Command("pulumi", append(args, "--stack", "minikube", "--non-interactive")...)
+		cmd.Dir, cmd.Env = root(), pulumiEnv
+		cmd.Run()
 	}
 	t.Cleanup(func() {
-		runEnv(pulumiEnv, "pulumi", "destroy", "--yes", "--skip-preview", "--suppress-progress", "--stack", "minikube", "--non-interactive")
-		runEnv(pulumiEnv, "pulumi", "stack", "rm", "minikube", "--yes", "--force", "--non-interactive")
+		quiet("destroy", "--yes", "--skip-preview", "--suppress-progress")
+		quiet("stack", "rm", "--yes", "--force")
 	})
 	out := runBlock(t, "README.md", "pulumi", env, drop...)
 	if !strings.Contains(out, "http://<node-ip>:30400") {
 		t.Errorf("pulumi stack output url: want the NodePort's URL, got:\n%s", tail(out, 5))
 	}
-	if state, _ := filepath.Glob(filepath.Join(home, ".pulumi", "stacks", "*minikube.json")); len(state) == 0 {
-		if state, _ = filepath.Glob(filepath.Join(home, ".pulumi", "stacks", "*", "minikube.json")); len(state) == 0 {
-			t.Errorf("pulumi login --local: no stack state under the user's home %s", home)
+	// file://~ is the account's home (Pulumi reads it from the user database, not $HOME).
+	homes := []string{home}
+	if u, err := user.Current(); err == nil {
+		homes = append(homes, u.HomeDir)
+	}
+	found := false
+	for _, h := range homes {
+		for _, pattern := range []string{"*minikube.json", filepath.Join("*", "minikube.json")} {
+			if state, _ := filepath.Glob(filepath.Join(h, ".pulumi", "stacks", pattern)); len(state) > 0 {
+				found = true
+			}
 		}
+	}
+	if !found {
+		t.Errorf("pulumi login --local: no stack state under %v", homes)
 	}
 	t.Logf("the README's Pulumi block: %v", time.Since(began).Round(100*time.Millisecond))
 	waitReady(t, ns, 2, 3*time.Minute)

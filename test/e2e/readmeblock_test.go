@@ -30,14 +30,7 @@ func runBlock(t *testing.T, file, name string, env map[string]string, drop ...st
 	block := readmeBlock(t, file, name)
 	cmd := exec.Command("bash", "-c", "set -euxo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"+block)
 	cmd.Dir = root()
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); !contains(drop, k) && env[k] == "" {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd.Env = blockEnv(env, drop...)
 	cmd.WaitDelay = 10 * time.Second
 	began := time.Now()
 	out, err := cmd.CombinedOutput()
@@ -46,6 +39,21 @@ func runBlock(t *testing.T, file, name string, env map[string]string, drop ...st
 		t.Fatalf("the README's %q block failed: %v", name, err)
 	}
 	return string(out)
+}
+
+// blockEnv is the environment runBlock gives a block: this process's, less drop and the keys of
+// env, plus env. A test's own commands after a block run in it too (what the README's shell has).
+func blockEnv(env map[string]string, drop ...string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !contains(drop, k) && env[k] == "" {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
