@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # kube-score (github.com/zegl/kube-score, pinned in hack/tools/go.mod, built from the Go module
-# proxy) on the rendered manifests: every CRITICAL finding must be one the README answers
-# (Deploy on Kubernetes, "kube-score"); any other fails. Warnings are printed, not judged.
+# proxy) on the rendered manifests: every CRITICAL finding must be one the docs answer
+# (docs/kubernetes.md, "kube-score", linked from the README's Day 2); any other fails. Warnings are printed, not judged.
 #   hack/kube-score.sh [FILE...]   (default: manifests/*.yaml manifests/keda manifests/gateway)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
-# Answered in the README: IfNotPresent is what runs an image loaded into the cluster (minikube
+# Answered in docs/kubernetes.md: IfNotPresent is what runs an image loaded into the cluster (minikube
 # image load) and releases are immutable tags or digests; the API's and the workers' pods get
 # their NetworkPolicies with the NetworkPolicy work (NATS has one).
 answered='ImagePullPolicy is not set to Always|The pod does not have a matching NetworkPolicy'
