@@ -157,16 +157,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		defer broker.Close()
 		srv.SetJobs(jobs.New(broker, pipe))
-		state, closeState, err := queueState(broker)
+		stopWatching, err := watchJobs(ctx, broker, srv.Work())
 		if err != nil {
 			engine.Close(context.Background())
 			return fmt.Errorf("jobs: the queue's metrics: %w", err)
 		}
-		defer closeState()
-		srv.Work().WatchQueue(state)
+		defer stopWatching()
 		if cfg.Server.Role != "api" {
 			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
-			runner.ObserveFacts(srv.ObserveFacts) // a job's pages in the same metrics as /read_ocr's
+			runner.Record(srv.Work()) // a job's documents, pages and webhooks in the same metrics as /read_ocr's
 		}
 	}
 	if err := setUpAccess(ctx, cfg, log, srv, broker, runner); err != nil {

@@ -28,3 +28,20 @@ func queueState(b *jobs.Broker) (func(context.Context) (metrics.QueueState, erro
 	}
 	return metrics.StreamState(js, jobsStream), nc.Close, nil
 }
+
+// watchJobs exports the jobs' queue (length, oldest) and the jobs by state in work's metrics.
+// The returned func stops it.
+func watchJobs(ctx context.Context, b *jobs.Broker, work *metrics.Work) (func(), error) {
+	state, closeState, err := queueState(b)
+	if err != nil {
+		return nil, err
+	}
+	states, err := b.WatchStates(ctx)
+	if err != nil {
+		closeState()
+		return nil, err
+	}
+	work.WatchQueue(state)
+	work.WatchJobStates(states.Counts)
+	return func() { states.Stop(); closeState() }, nil
+}

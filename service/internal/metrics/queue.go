@@ -66,3 +66,22 @@ func StreamState(js jetstream.JetStream, stream string) func(context.Context) (Q
 		return QueueState{Queued: info.State.Msgs, Oldest: info.State.FirstTime}, nil
 	}
 }
+
+var jobsDesc = prometheus.NewDesc("readocr_jobs", "Jobs kept (--job-ttl), by state: queued, running, succeeded, succeeded_with_errors, failed, canceled.", []string{"state"}, nil)
+
+// jobStates reports the jobs by state at each scrape.
+type jobStates func() map[string]int
+
+func (j jobStates) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
+
+func (j jobStates) Collect(ch chan<- prometheus.Metric) {
+	for state, n := range j() {
+		ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(n), state)
+	}
+}
+
+// WatchJobStates exports the jobs by state, counted by counts at each scrape (every state, 0
+// included, so that a panel or an alert finds each series from the start).
+func (w *Work) WatchJobStates(counts func() map[string]int) {
+	w.reg.MustRegister(jobStates(counts))
+}
