@@ -16,11 +16,13 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
@@ -153,6 +155,90 @@ func TestRequestTraceReachesOTLPReceiver(t *testing.T) {
 	}
 }
 
+// One job's trace across processes, as the OTLP receiver gets it: an API process (--role api)
+// takes POST /jobs and queues it on a real NATS server, a worker process (--role worker) runs
+// it and posts its webhook; the worker's spans join the caller's trace through the message's
+// headers, and the webhook's receiver is handed the delivery's span as its traceparent.
+func TestJobTraceAcrossTheQueue(t *testing.T) {
+	addr, sink := receiver(t)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+addr)
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+	t.Setenv("OTEL_SERVICE_NAME", "readocr-e2e")
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	callback := make(chan string, 1)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case callback <- r.Header.Get("traceparent"):
+		default:
+		}
+	}))
+	defer hook.Close()
+	api := start(t, "--role", "api", "--nats-url", ns.ClientURL(), "--allow-private-urls", "--webhook-secret", "test-secret")
+	worker := start(t, "--role", "worker", "--nats-url", ns.ClientURL(), "--allow-private-urls", "--webhook-secret", "test-secret")
+
+	const trace, caller = "7bf92f3577b34da6a3ce929d0e0e4736", "20f067aa0ba902b7"
+	body, _ := json.Marshal(map[string]string{"image": base64.StdEncoding.EncodeToString(testimages.Get(t, "phototest.tif").Bytes),
+		"callback_url": hook.URL + "/done"})
+	req, _ := http.NewRequest(http.MethodPost, api.URL+"/jobs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+trace+"-"+caller+"-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /jobs: %s", resp.Status)
+	}
+	var traceparent string
+	select {
+	case traceparent = <-callback:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("no callback in 2 minutes; worker log:\n%s", worker.Log.String())
+	}
+
+	want := []string{"POST /jobs", "job submit", "job run", "decode", "recognise", "recognise page", "encode", "webhook deliver"}
+	got := map[string]span{}
+	var spans []span
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		spans, _ = spansOf(sink, trace)
+		for _, s := range spans {
+			got[s.name] = s
+		}
+		if len(got) >= len(want) && got["webhook deliver"].id != "" {
+			break
+		}
+	}
+	var b strings.Builder
+	tree(spans, caller, 0, &b)
+	t.Logf("job trace %s across two processes and NATS, as the OTLP receiver got it:\n%s", trace, b.String())
+	for _, name := range want {
+		if _, ok := got[name]; !ok {
+			t.Errorf("no %q span reached the receiver", name)
+		}
+	}
+	for child, parent := range map[string]string{"job submit": "POST /jobs", "job run": "job submit", "recognise": "job run", "webhook deliver": "job run"} {
+		if got[child].parent != got[parent].id {
+			t.Errorf("%q's parent is %s, want %q (%s)", child, got[child].parent, parent, got[parent].id)
+		}
+	}
+	if w := "00-" + trace + "-" + got["webhook deliver"].id + "-01"; traceparent != w {
+		t.Errorf("the callback's traceparent %q, want %q", traceparent, w)
+	}
+	if !strings.Contains(api.Log.String(), `"trace_id":"`+trace+`"`) {
+		t.Errorf("the API's log does not name trace %s", trace)
+	}
+}
+
 // The binary without OTEL_* variables traces nothing: no "tracing on", no trace ids in its
 // log (the exporter is never made, so nothing can be sent anywhere).
 func TestNoTracingUnlessConfigured(t *testing.T) {
@@ -186,13 +272,13 @@ func TestMain(m *testing.M) {
 }
 
 // start runs the binary (built once) with the test process's environment.
-func start(t *testing.T) *servicebin.Service {
+func start(t *testing.T, args ...string) *servicebin.Service {
 	t.Helper()
 	bin, err := servicebin.Build(tmp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := servicebin.Start(bin, t.TempDir(), "--workers", "1")
+	svc, err := servicebin.Start(bin, t.TempDir(), append([]string{"--workers", "1"}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -201,7 +201,7 @@ func (h *harness) openJobs(run bool) {
 func (h *harness) startRunner() {
 	h.t.Helper()
 	h.runner = jobs.NewRunner(h.broker, h.pipe, h.budget, h.fetcher)
-	h.runner.ObserveFacts(h.srv.ObserveFacts)
+	h.runner.Record(h.srv.Work())
 	if h.limits != nil {
 		h.runner.CountPages(h.limits)
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -71,12 +70,6 @@ func (s *Server) readRequest(w http.ResponseWriter, r *http.Request) (request, *
 		in.Format = string(f)
 	}
 	return in, mem, nil
-}
-
-// ObserveFacts records what the pipeline learned about one input a job's worker read (its OCR
-// time and pages) in the metrics /read_ocr records, on the job path (the runner calls it).
-func (s *Server) ObserveFacts(source string, facts pipeline.Facts) {
-	s.metrics.work.Read(context.Background(), metrics.Job, source, facts, nil)
 }
 
 // drainTime is how long a refused request's unread body is read and thrown away.

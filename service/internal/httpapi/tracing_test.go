@@ -5,26 +5,26 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/readocr/readocr/internal/testsupport/testimages"
+	"github.com/readocr/readocr/service/internal/jobs"
 )
 
 // With tracing on, one request is one trace: the server span (named for its route, the
 // caller's traceparent its parent) and a span per stage under it; its log line carries the
 // trace and span ids, and its latency bucket an exemplar naming the trace.
 func TestRequestTrace(t *testing.T) {
-	rec := tracetest.NewSpanRecorder()
-	prev := otel.GetTracerProvider()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	otel.SetTracerProvider(tp)
-	t.Cleanup(func() { otel.SetTracerProvider(prev) })
-
+	rec := recordSpans(t)
 	h := newHarness(t, options{workers: 1, tracing: true})
 	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	body, _ := json.Marshal(map[string]string{"image": b64(testimages.Get(t, "phototest.tif").Bytes)})
@@ -94,6 +94,91 @@ func TestRequestTrace(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no exemplar naming trace %s on /read_ocr's latency buckets", callerTrace)
+	}
+}
+
+// recordSpans installs a tracer provider that records every span in memory, for this test.
+func recordSpans(t *testing.T) *tracetest.SpanRecorder {
+	rec := tracetest.NewSpanRecorder()
+	prev := otel.GetTracerProvider()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)))
+	t.Cleanup(func() { otel.SetTracerProvider(prev) })
+	return rec
+}
+
+// A job is one trace across the queue: the caller's request, the job's message (its submit
+// span the parent of the worker's run), the pipeline's stages under the run, the webhook's
+// delivery under the run, and the callback's traceparent naming the delivery; the job path
+// counts its document and its delivery in the metrics /read_ocr's path uses.
+func TestJobTrace(t *testing.T) {
+	rec := recordSpans(t)
+	var mu sync.Mutex
+	var callbackParent string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		callbackParent = r.Header.Get("traceparent")
+		mu.Unlock()
+	}))
+	defer receiver.Close()
+	h := newHarness(t, options{workers: 1, tracing: true, jobs: jobsConfig(), allowPrivate: true})
+
+	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	body, _ := json.Marshal(map[string]any{"image": b64(testimages.Get(t, "gos_001-helloworld.png").Bytes), "callback_url": receiver.URL})
+	req, _ := http.NewRequest(http.MethodPost, h.ts.URL+"/jobs", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("traceparent", "00-"+callerTrace+"-"+callerSpan+"-01")
+	r := h.do(req)
+	var job jobs.Job
+	if r.status != http.StatusAccepted || json.Unmarshal(r.body, &job) != nil {
+		t.Fatalf("POST /jobs: %d %s", r.status, r.body)
+	}
+	spans := map[string]sdktrace.ReadOnlySpan{}
+	waitFor(t, func() bool {
+		for _, s := range rec.Ended() {
+			spans[s.Name()] = s
+		}
+		return spans["webhook deliver"] != nil
+	}, "the webhook's delivery span")
+
+	parentOf := func(child, parent string) {
+		t.Helper()
+		c, p := spans[child], spans[parent]
+		switch {
+		case c == nil || p == nil:
+			t.Errorf("no %q or no %q span; spans: %v", child, parent, names(rec.Ended()))
+		case c.SpanContext().TraceID().String() != callerTrace:
+			t.Errorf("%q is in trace %s, not the caller's", child, c.SpanContext().TraceID())
+		case c.Parent().SpanID() != p.SpanContext().SpanID():
+			t.Errorf("%q's parent is %s, want %q's %s", child, c.Parent().SpanID(), parent, p.SpanContext().SpanID())
+		}
+	}
+	if s := spans["POST /jobs"]; s == nil || s.Parent().SpanID().String() != callerSpan {
+		t.Errorf("the server span is not the caller's child; spans: %v", names(rec.Ended()))
+	}
+	parentOf("job submit", "POST /jobs")
+	parentOf("job run", "job submit")
+	for _, stage := range []string{"decode", "render", "recognise", "encode"} {
+		parentOf(stage, "job run")
+	}
+	parentOf("webhook deliver", "job run")
+	for _, s := range []string{"job submit", "job run", "webhook deliver"} {
+		if sp := spans[s]; sp != nil && !slices.Contains(sp.Attributes(), attribute.String("readocr.job.id", job.ID)) {
+			t.Errorf("%q has no readocr.job.id: %v", s, sp.Attributes())
+		}
+	}
+	mu.Lock()
+	want := "00-" + callerTrace + "-" + spans["webhook deliver"].SpanContext().SpanID().String() + "-01"
+	if callbackParent != want {
+		t.Errorf("the callback's traceparent is %q, want %q (the delivery's span)", callbackParent, want)
+	}
+	mu.Unlock()
+
+	m := adminGet(t, h, "/metrics")
+	for _, want := range []string{`readocr_documents_total{outcome="ok",path="job"} 1`, `readocr_webhook_deliveries_total{outcome="delivered"} 1`,
+		`readocr_pages_total{format="png"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
 

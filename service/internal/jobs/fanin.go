@@ -9,6 +9,7 @@ import (
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/imageinput"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
 )
@@ -58,6 +59,11 @@ func (r *Runner) fanIn(ctx context.Context, req request, rec record, rev uint64)
 		}
 		return err
 	}
+	var docErr error // the document, counted once (its pages were, as they were read)
+	if rec.Error != nil {
+		docErr = failure.New(rec.Error.Code, "%s", rec.Error.Message)
+	}
+	r.record.Read(ctx, metrics.Job, "", pipeline.Facts{}, docErr)
 	r.b.data.Delete(ctx, inputName(req.ID)) // the pages and the plan stay for ?pages= until the job goes
 	r.b.emit(ctx, req, Event{Type: EventJobDone, Job: rec.view()}, jobDoneDedup)
 	if req.CallbackURL != "" {

@@ -11,11 +11,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // Status is where a job is.
@@ -205,8 +208,12 @@ func (j *Jobs) enqueue(ctx context.Context, id string, s Submission) (Job, error
 		m.Header[k] = v
 	}
 	m.Header.Set(nats.MsgIdHdr, id)
+	// The job's message carries the trace: the worker's "job run" span is this one's child.
+	_, span := telemetry.Produce(ctx, "job submit", m, trace.WithAttributes(attribute.String(telemetry.JobID, id)))
 	// The stream's bound (DiscardNew) refuses a job over --max-queued-jobs.
-	if _, err := j.b.js.PublishMsg(ctx, m); err != nil {
+	_, err := j.b.js.PublishMsg(ctx, m)
+	telemetry.End(span, err)
+	if err != nil {
 		if req.InputObject {
 			j.b.data.Delete(bg, inputName(id))
 		}

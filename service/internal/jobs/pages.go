@@ -11,10 +11,13 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // Pages as tasks. A document of cfg.SplitPages pages or more is not read by the process that
@@ -108,6 +111,7 @@ func (r *Runner) publishTask(ctx context.Context, req request, plan pipeline.Pla
 		id += "/drain" + strconv.Itoa(drains)
 	}
 	m.Header.Set(nats.MsgIdHdr, id)
+	telemetry.InjectNATS(ctx, m) // the span that publishes it (the job's, or the page's before) is the task's parent
 	if _, err := r.b.js.PublishMsg(ctx, m); err != nil {
 		return unavailable(err)
 	}
@@ -148,7 +152,10 @@ func (r *Runner) runPage(msg jetstream.Msg) {
 		return
 	}
 	log := r.b.log.With("job", t.ID, "page", t.Page.Number)
-	ctx := context.Background()
+	// The page's span is the child of the job's span that published its task.
+	ctx, span := telemetry.Consume(context.Background(), "page run", msg.Headers(), trace.WithAttributes(
+		attribute.String(telemetry.JobID, t.ID), attribute.Int(telemetry.PageAttr, t.Page.Number)))
+	defer span.End()
 	rec, _, err := getRecord(ctx, r.b, t.ID)
 	switch {
 	case errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done():
@@ -177,7 +184,8 @@ func (r *Runner) readTask(ctx context.Context, msg jetstream.Msg, t pageTask, lo
 	Info(string, ...any)
 	Warn(string, ...any)
 }) bool {
-	jobCtx, cancel := context.WithCancelCause(r.jobsCtx)
+	span := trace.SpanFromContext(ctx)
+	jobCtx, cancel := context.WithCancelCause(trace.ContextWithSpan(r.jobsCtx, span))
 	defer cancel(nil)
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
 	defer cancelTimeout()
@@ -204,6 +212,7 @@ func (r *Runner) readTask(ctx context.Context, msg jetstream.Msg, t pageTask, lo
 		return false
 	}
 	if err != nil {
+		telemetry.Fail(span, err)
 		page = output.Page{Number: t.Page.Number, Error: &output.PageError{Page: t.Page.Number, Code: string(failure.CodeOf(err)), Message: failure.MessageOf(err)}}
 		if failure.CodeOf(err) == failure.Internal {
 			log.Warn("page failed: internal error", "err", err)
@@ -237,8 +246,8 @@ func (r *Runner) readPage(ctx context.Context, t pageTask) (output.Page, error) 
 	var facts pipeline.Facts
 	in := pipeline.Input{Source: t.Source, Options: t.Options, Background: true}
 	page, err := r.pipe.ReadPage(ctx, in, doc, t.Page, mem, &facts)
-	if err == nil && r.observe != nil {
-		r.observe(t.Source, facts)
+	if err == nil {
+		r.record.Page(ctx, t.Source, facts) // the document counts once, at fan-in
 	}
 	return page, err
 }

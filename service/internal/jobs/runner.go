@@ -11,12 +11,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/membudget"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/output"
 	"github.com/readocr/readocr/service/internal/pipeline"
+	"github.com/readocr/readocr/service/internal/telemetry"
 )
 
 // Runner takes queued jobs and reads them through the pipeline, Concurrency at a time: the
@@ -29,8 +33,8 @@ type Runner struct {
 	pipe    *pipeline.Pipeline
 	budget  *membudget.Budget
 	fetcher *fetch.Fetcher
-	pages   PageCounter                               // nil: no page quotas
-	observe func(source string, facts pipeline.Facts) // nil: no metrics
+	pages   PageCounter // nil: no page quotas
+	record  Recorder    // the work's metrics (noRecorder until Record is called)
 
 	stopTaking context.CancelFunc
 	stopJobs   context.CancelCauseFunc
@@ -54,17 +58,31 @@ type PageCounter interface {
 	AddPages(ctx context.Context, key string, period time.Duration, n int)
 }
 
+// Recorder is where the runner records its work: the metrics /read_ocr records (metrics.Work),
+// so that a job's documents, pages, OCR time and webhook deliveries count alike.
+type Recorder interface {
+	Read(ctx context.Context, path, source string, f pipeline.Facts, err error) // a document
+	Page(ctx context.Context, source string, f pipeline.Facts)                  // a split job's page
+	Delivery(outcome string)
+}
+
+type noRecorder struct{}
+
+func (noRecorder) Read(context.Context, string, string, pipeline.Facts, error) {}
+func (noRecorder) Page(context.Context, string, pipeline.Facts)                {}
+func (noRecorder) Delivery(string)                                             {}
+
 // NewRunner returns a runner; Start starts it.
 func NewRunner(b *Broker, pipe *pipeline.Pipeline, budget *membudget.Budget, fetcher *fetch.Fetcher) *Runner {
-	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, jobs: map[string]map[int]context.CancelCauseFunc{}}
+	return &Runner{b: b, pipe: pipe, budget: budget, fetcher: fetcher, record: noRecorder{},
+		jobs: map[string]map[int]context.CancelCauseFunc{}}
 }
 
 // CountPages makes the runner count each finished job's pages against its owner's quota.
 func (r *Runner) CountPages(c PageCounter) { r.pages = c }
 
-// ObserveFacts makes the runner record what the pipeline learned about each input it read
-// (OCR time, pages) through f: the metrics /read_ocr records (httpapi.Server.ObserveFacts).
-func (r *Runner) ObserveFacts(f func(source string, facts pipeline.Facts)) { r.observe = f }
+// Record makes the runner record its work in rec (httpapi.Server.Work()).
+func (r *Runner) Record(rec Recorder) { r.record = rec }
 
 // Start starts taking jobs, and listening for jobs that ran out of deliveries.
 func (r *Runner) Start() error {
@@ -137,7 +155,10 @@ func (r *Runner) run(msg jetstream.Msg) {
 	if req.Owner != "" {
 		log = log.With("key", req.Owner) // the API key's id, never the key
 	}
-	ctx := context.Background()
+	// The job's span joins the trace of the request that submitted it (its message's headers).
+	ctx, span := telemetry.Consume(context.Background(), "job run", msg.Headers(),
+		trace.WithAttributes(attribute.String(telemetry.JobID, req.ID)))
+	defer span.End()
 	rec, rev, err := getRecord(ctx, r.b, req.ID)
 	if notYetVisible(err, msg) {
 		log.Warn("job record not found yet: job given back", "err", err)
@@ -185,7 +206,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 	}
 	log.Info("job started", "attempt", meta.NumDelivered)
 
-	jobCtx, cancel := context.WithCancelCause(r.jobsCtx)
+	jobCtx, cancel := context.WithCancelCause(trace.ContextWithSpan(r.jobsCtx, span))
 	defer cancel(nil)
 	jobCtx, cancelTimeout := context.WithTimeoutCause(jobCtx, r.b.cfg.Timeout, failure.ErrDeadline)
 	defer cancelTimeout()
@@ -239,6 +260,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 		rec.Status, rec.ContentType, rec.ResultObject = Succeeded, contentType, object
 	} else {
 		rec.Status, rec.Error = Failed, &Error{Code: failure.CodeOf(err), Message: failure.MessageOf(err)}
+		telemetry.Fail(span, err)
 		if rec.Error.Code == failure.Internal {
 			log.Error("job failed: internal error", "err", err)
 			rec.Error.Message = "internal error"
@@ -312,8 +334,8 @@ func (r *Runner) read(ctx context.Context, req request, onPage func(done, total 
 	}
 	var facts pipeline.Facts
 	res, err := r.pipe.Run(ctx, in, mem, &facts)
-	if r.observe != nil && err == nil {
-		r.observe(req.Source, facts)
+	if cause := context.Cause(ctx); !retryable(err) && !errors.Is(cause, errCanceled) && !errors.Is(cause, failure.ErrShutdown) {
+		r.record.Read(ctx, metrics.Job, req.Source, facts, err) // not a job given back (read again) or canceled
 	}
 	if err != nil {
 		return nil, "", 0, false, err

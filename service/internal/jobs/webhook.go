@@ -1,18 +1,25 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
+	"github.com/readocr/readocr/service/internal/metrics"
 	"github.com/readocr/readocr/service/internal/output"
+	"github.com/readocr/readocr/service/internal/telemetry"
 	"github.com/readocr/readocr/service/internal/webhook"
 )
 
@@ -104,11 +111,7 @@ func (b *Broker) enqueueEvent(ctx context.Context, url string, ev Event, dedup s
 		PageError *output.PageError `json:"page_error,omitempty"`
 	}{ev.Job.ID, ev.Status, ev.Page, ev.PageError}})
 	d := delivery{ID: ev.Job.ID + "." + strings.ReplaceAll(dedup, "/", "."), Job: ev.Job.ID, URL: url, Body: body, Page: true}
-	msg, _ := json.Marshal(d)
-	if _, err := b.js.Publish(ctx, outboxSubject, msg, jetstream.WithMsgID(d.ID)); err != nil {
-		return unavailable(err)
-	}
-	return nil
+	return b.publishDelivery(ctx, d)
 }
 
 // enqueueCallback puts job's callback in the outbox. Publishing it twice (a job redelivered
@@ -119,8 +122,16 @@ func (b *Broker) enqueueCallback(ctx context.Context, url string, job Job) error
 	ev.Data.ID, ev.Data.Status, ev.Data.Error = job.ID, job.Status, job.Error
 	body, _ := json.Marshal(ev)
 	d := delivery{ID: job.ID + "." + string(job.Status), Job: job.ID, URL: url, Body: body}
-	msg, _ := json.Marshal(d)
-	if _, err := b.js.Publish(ctx, outboxSubject, msg, jetstream.WithMsgID(d.ID)); err != nil {
+	return b.publishDelivery(ctx, d)
+}
+
+// publishDelivery puts d in the outbox with ctx's trace context in its headers, so that its
+// delivery joins the job's trace and the receiver gets the job's traceparent.
+func (b *Broker) publishDelivery(ctx context.Context, d delivery) error {
+	m := nats.NewMsg(outboxSubject)
+	m.Data, _ = json.Marshal(d)
+	telemetry.InjectNATS(ctx, m)
+	if _, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(d.ID)); err != nil {
 		return unavailable(err)
 	}
 	return nil
@@ -158,7 +169,11 @@ func (r *Runner) deliver(ctx context.Context, msg jetstream.Msg) {
 	}
 	attempt := int(meta.NumDelivered)
 	log := r.b.log.With("job", d.Job, "attempt", attempt)
+	ctx, span := telemetry.Consume(ctx, "webhook deliver", msg.Headers(), trace.WithAttributes(
+		attribute.String(telemetry.JobID, d.Job), attribute.Int("readocr.webhook.attempt", attempt)))
+	defer span.End()
 	status, err := r.post(ctx, d)
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
 	if ctx.Err() != nil { // this process is stopping: not the receiver's attempt
 		msg.Nak()
 		return
@@ -183,19 +198,25 @@ func (r *Runner) deliver(ctx context.Context, msg jetstream.Msg) {
 	if !d.Page {
 		r.b.setCallback(d.Job, cb)
 	}
+	if cb.State != CallbackDelivered {
+		telemetry.Fail(span, cmp.Or(err, fmt.Errorf("the receiver answered %d", status)))
+	}
 	switch cb.State {
 	case CallbackDelivered:
 		log.Info("callback delivered", "status", status)
+		r.record.Delivery(metrics.Delivered)
 		msg.Ack()
-	case CallbackStopped:
+	case CallbackStopped: // not counted: the receiver asked to stop
 		log.Info("callback stopped: the receiver answered 410 Gone")
 		msg.Term()
 	case CallbackFailed:
 		log.Warn("callback failed: dead letter", "status", status, "err", errString(err))
+		r.record.Delivery(metrics.Dead)
 		r.b.deadLetter(d, cb)
 		msg.Term()
 	default:
 		log.Warn("callback not delivered", "status", status, "err", errString(err), "retry_in", schedule[attempt-1].String())
+		r.record.Delivery(metrics.Failed)
 		msg.NakWithDelay(schedule[attempt-1])
 	}
 }
@@ -212,6 +233,7 @@ func (r *Runner) post(ctx context.Context, d delivery) (int, error) {
 		return 0, failure.Wrap(failure.Internal, err, "signing the callback")
 	}
 	h.Set("Content-Type", "application/json")
+	telemetry.InjectHTTP(ctx, h) // traceparent: the receiver's work joins the job's trace
 	ctx, cancel := context.WithTimeout(ctx, r.b.cfg.WebhookTimeout)
 	defer cancel()
 	return r.fetcher.Post(ctx, u, h, d.Body)

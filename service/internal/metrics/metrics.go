@@ -103,7 +103,15 @@ func (w *Work) Read(ctx context.Context, path, source string, f pipeline.Facts, 
 		return
 	}
 	w.documents.WithLabelValues(path, "ok").Inc()
-	w.pages.WithLabelValues(f.Format).Add(float64(f.Pages))
+	w.Page(ctx, source, f)
+}
+
+// Page records pages read and their time in the engine, without a document: a split job's
+// page (its document counts once, when its pages are put together).
+func (w *Work) Page(ctx context.Context, source string, f pipeline.Facts) {
+	if f.Pages > 0 {
+		w.pages.WithLabelValues(f.Format).Add(float64(f.Pages))
+	}
 	if source != "" {
 		Observe(ctx, w.ocr.WithLabelValues(source), f.OCR.Seconds())
 	}

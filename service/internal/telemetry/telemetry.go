@@ -84,12 +84,23 @@ func Stage(ctx context.Context, name string, attrs ...attribute.KeyValue) (conte
 
 // End ends span, marking it failed when err is not nil.
 func End(span trace.Span, err error) {
+	Fail(span, err)
+	span.End()
+}
+
+// Fail marks span failed with err (nil: nothing), without ending it.
+func Fail(span trace.Span, err error) {
 	if err != nil && span.IsRecording() {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
-	span.End()
 }
+
+// Attribute keys of the service's own spans.
+const (
+	JobID    = "readocr.job.id" // a job's id: its submit, run, page and webhook spans
+	PageAttr = "readocr.page"   // a page's number (1-based)
+)
 
 // TraceID is ctx's sampled trace id, "" when there is none: what an exemplar links to.
 func TraceID(ctx context.Context) string {
