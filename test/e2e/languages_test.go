@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -89,6 +90,29 @@ func imageIDs(t *testing.T, ns string) []string {
 type languages struct {
 	Languages []string
 	Models    []struct{ Name, Source string }
+	Unusable  []struct{ Name, Problem string }
+}
+
+// packDiagnostics logs what a pod of ns shows of its packs when a test misses one: the first
+// init container's log (what it copied), the readocr container's lines about languages, and
+// the pods' init containers, so that a failure says where the packs stopped.
+func packDiagnostics(t *testing.T, ns, pack string, l languages) {
+	t.Helper()
+	t.Logf("GET /languages: languages %v, unusable %+v", l.Languages, l.Unusable)
+	pods := strings.Fields(kubectl(t, "get", "pods", "-n", ns, "-l", "app.kubernetes.io/component=api", "-o", "jsonpath={.items[*].metadata.name}"))
+	for _, pod := range pods {
+		out, _ := exec.Command("kubectl", "logs", "-n", ns, pod, "-c", "langpack-"+pack).CombinedOutput()
+		t.Logf("pod %s, init container langpack-%s:\n%s", pod, pack, tail(string(out), 10))
+		out, _ = exec.Command("kubectl", "logs", "-n", ns, pod, "-c", "readocr").CombinedOutput()
+		var lines []string
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "language") || strings.Contains(l, "pack") || strings.Contains(l, `"msg":"memory"`) {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("pod %s, readocr's lines about languages:\n%s", pod, strings.Join(lines, "\n"))
+	}
+	t.Logf("pods:\n%s", kubectl(t, "get", "pods", "-n", ns, "-o", "custom-columns=NAME:.metadata.name,PHASE:.status.phase,INIT:.spec.initContainers[*].name,START:.metadata.creationTimestamp"))
 }
 
 func getLanguages(t *testing.T, base string) languages {
@@ -205,6 +229,9 @@ func TestLanguagesKubectl(t *testing.T) {
 			if !slices.Contains(l.Languages, want) {
 				t.Errorf("GET /languages: %v, want %s", l.Languages, want)
 			}
+		}
+		if !slices.Contains(l.Languages, "deu") {
+			packDiagnostics(t, ns, "deu", l)
 		}
 		for _, m := range l.Models {
 			if m.Name == "deu" && m.Source != "pack" {
