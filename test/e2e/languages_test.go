@@ -133,6 +133,33 @@ func getLanguages(t *testing.T, base string) languages {
 	return l
 }
 
+// waitLanguages waits until GET /languages through the Service lists want three times in a row,
+// for 90 s at most, and returns the last answer. `kubectl rollout status` returns once the new
+// pods are available, while the old ones may still answer through the NodePort for a few
+// seconds (their pre-stop sleep and drain, kube-proxy's next sync): what a user sees too.
+func waitLanguages(t *testing.T, base string, want ...string) languages {
+	t.Helper()
+	start := time.Now()
+	var l languages
+	for streak := 0; streak < 3 && time.Since(start) < 90*time.Second; time.Sleep(time.Second) {
+		l = getLanguages(t, base)
+		if streak++; !hasAll(l.Languages, want) {
+			streak = 0
+		}
+	}
+	t.Logf("GET /languages listed %v after %v", l.Languages, time.Since(start).Round(100*time.Millisecond))
+	return l
+}
+
+func hasAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return true
+}
+
 // readLang posts page with lang; it retries what a busy pod answers (429 and 503 say when).
 func readLang(base string, page []byte, lang string) (int, string) {
 	body, _ := json.Marshal(map[string]string{"image": base64.StdEncoding.EncodeToString(page), "lang": lang})
@@ -224,7 +251,7 @@ func TestLanguagesKubectl(t *testing.T) {
 		start := time.Now()
 		patchPacks(t, ns, "deu", "fra", "jpn")
 		t.Logf("patched and rolled out in %v", time.Since(start).Round(100*time.Millisecond))
-		l := getLanguages(t, url)
+		l := waitLanguages(t, url, "deu", "fra", "jpn")
 		for _, want := range []string{"deu", "eng", "fra", "jpn"} {
 			if !slices.Contains(l.Languages, want) {
 				t.Errorf("GET /languages: %v, want %s", l.Languages, want)
@@ -267,6 +294,8 @@ func TestLanguagesKubectl(t *testing.T) {
 // node with the none driver) within the memory limit the service shares out.
 func tenLanguages(t *testing.T, ns, url string) {
 	patchPacks(t, ns, tenPacks...)
+	waitLanguages(t, url, "chi_sim", "nld") // the new pods answer, not the old ones
+
 	const limit = 768 << 20 // manifests/' memory limit
 	pods := strings.Fields(kubectl(t, "get", "pods", "-n", ns, "-l", apiPods, "--field-selector=status.phase=Running",
 		"-o", "jsonpath={range .items[*]}{.metadata.name}={.metadata.uid} {end}"))
@@ -403,6 +432,9 @@ func TestLanguagesPulumi(t *testing.T) {
 		kubectl(t, "rollout", "status", "deploy/"+d, "-n", ns, "--timeout=300s")
 	}
 	waitReady(t, ns, 2, 3*time.Minute)
+	if l := waitLanguages(t, url, "deu", "fra", "jpn"); !hasAll(l.Languages, []string{"deu", "fra", "jpn"}) {
+		packDiagnostics(t, ns, "deu", l)
+	}
 	checkLangPages(t, url)
 	if after := imageIDs(t, ns); len(before) != 1 || !slices.Equal(before, after) {
 		t.Errorf("the service image changed: %v, then %v", before, after)
