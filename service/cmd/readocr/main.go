@@ -240,6 +240,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	log.Info("shutting down: not ready any more", "drain_delay", cfg.Server.DrainDelay.String(), "timeout", cfg.Server.ShutdownTimeout.String())
 	srv.Drain()
+	// Every answer from now on says Connection: close, so that clients stop reusing connections
+	// to this process and reconnect through the Service to one that is not stopping; otherwise
+	// Shutdown closes many idle keep-alive connections at once, racing requests sent on them
+	// (a reset seen once in 4,447 requests during a rolling update on minikube).
+	httpServer.SetKeepAlivesEnabled(false)
 	time.Sleep(cfg.Server.DrainDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 	defer cancel()

@@ -154,14 +154,14 @@ func (s *service) waitStopped(t *testing.T) {
 	}
 }
 
-// SIGTERM (here: ctx cancelled) while a page is being read: /readyz turns 503, the request
-// completes with its text, and run returns nil.
+// SIGTERM (here: ctx cancelled) while a page is being read: /readyz turns 503 and answers close
+// their connections, the request completes with its text, and run returns nil.
 func TestRunDrainsInFlightRequests(t *testing.T) {
 	s := startWithPageInFlight(t, map[string]string{}, []string{"--drain-delay", "300ms"}, testimages.Get(t, "eurotext.tif").Bytes)
 	s.stop()
 	time.Sleep(100 * time.Millisecond) // within the drain delay
-	if resp, err := http.Get(s.base + "/readyz"); err != nil || resp.StatusCode != 503 {
-		t.Errorf("readyz during drain: %v %v", resp, err)
+	if resp, err := http.Get(s.base + "/readyz"); err != nil || resp.StatusCode != 503 || !resp.Close {
+		t.Errorf("readyz during drain: %v %v (want 503 and Connection: close, so that clients reconnect elsewhere)", resp, err)
 	}
 	if r := <-s.inflight; r.status != 200 || !strings.Contains(r.body, "quick") {
 		t.Fatalf("in-flight request during shutdown: %d %s", r.status, r.body)
