@@ -123,6 +123,16 @@ func derive(seed, purpose string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
+// natsPassword is the NATS user's password. nats-server reads $OCR_NATS_PASSWORD in nats.conf
+// by parsing the variable's value as a configuration value, so a value that starts with a digit
+// is taken for a number and the server does not start ("Expected a digit but got '_'", seen on
+// minikube with a base64 password): a letter, then hex digits, always reads as a string.
+func natsPassword(seed string) string {
+	m := hmac.New(sha256.New, []byte(seed))
+	m.Write([]byte("readocr/nats/" + natsUser))
+	return "p" + hex.EncodeToString(m.Sum(nil))
+}
+
 // apiKey is the key of entry k (empty when the entry gives a hash of a key made elsewhere).
 func apiKey(seed string, k APIKey) string {
 	if k.SHA256 != "" {
@@ -169,7 +179,7 @@ func accessResources(ctx *pulumi.Context, cfg Config, labels pulumi.StringMap, o
 			Type:     pulumi.String("Opaque"),
 			StringData: pulumi.StringMap{
 				"OCR_NATS_USER":     pulumi.String(natsUser),
-				"OCR_NATS_PASSWORD": pulumi.String(derive(cfg.SecretSeed, "nats/"+natsUser)),
+				"OCR_NATS_PASSWORD": pulumi.String(natsPassword(cfg.SecretSeed)),
 			},
 		}, opts...); err != nil {
 			return pulumi.StringMapOutput{}, err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/conf"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -245,6 +246,20 @@ func TestAccessValidation(t *testing.T) {
 // nats-server itself, on the rendered configuration with the generated Secret in its
 // environment (as the pod has it): a client without the user is refused, the service's
 // credentials are accepted.
+// nats-server parses $OCR_NATS_PASSWORD's value as a configuration value: every generated
+// password must come back from its parser as the same string (a base64 one starting with a
+// digit kept NATS from starting on minikube).
+func TestNATSPasswordParsesAsAString(t *testing.T) {
+	for i := range 500 {
+		password := natsPassword(fmt.Sprintf("seed-%d", i))
+		t.Setenv("OCR_NATS_PASSWORD", password)
+		m, err := conf.Parse("password: $OCR_NATS_PASSWORD\n")
+		if err != nil || m["password"] != password {
+			t.Fatalf("seed-%d: password %q parsed as %#v (%v)", i, password, m["password"], err)
+		}
+	}
+}
+
 func TestNATSAuthRefusesAnonymousClients(t *testing.T) {
 	rec := renderStack(t, "production", map[string]string{"readocr:secretSeed": "a-test-seed-of-enough-characters"})
 	data := unsecret(rec.get(t, natsSecret)["stringData"]).(map[string]any)
