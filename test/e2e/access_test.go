@@ -306,6 +306,9 @@ func keysOn(t *testing.T) {
 	pulumi("config", "set", "--path", "readocr:apiKeys[1].scopes[0]", "ocr")
 	pulumi("config", "set", "--path", "readocr:apiKeys[1].scopes[1]", "jobs")
 	pulumi("config", "set", "readocr:natsAuth", "generated")
+	// The network part's deployment still holds NodePort 30400: let Kubernetes choose this one
+	// (serviceURL asks minikube for the port).
+	pulumi("config", "set", "readocr:nodePort", "0")
 	pulumi("up", "--yes", "--skip-preview", "--suppress-progress")
 	t.Cleanup(func() { exec.Command("kubectl", "delete", "namespace", ns, "--wait=false").Run() })
 	for _, d := range []string{"readocr", "readocr-worker"} {
