@@ -457,7 +457,11 @@ func pulumiStack(t *testing.T, ns string) func(args ...string) string {
 	t.Setenv("PULUMI_BACKEND_URL", "file://"+work)
 	pulumi := func(args ...string) string {
 		t.Helper()
-		return run(t, "pulumi", append(args, "--stack", stack, "--non-interactive", "--config-file", stackCfg)...)
+		args = append(args, "--stack", stack, "--non-interactive")
+		if args[0] != "stack" { // `pulumi stack output` reads the state and has no --config-file
+			args = append(args, "--config-file", stackCfg)
+		}
+		return run(t, "pulumi", args...)
 	}
 	run(t, "pulumi", "stack", "init", stack, "--non-interactive")
 	t.Cleanup(func() { os.Remove(filepath.Join(root(), "Pulumi."+stack+".yaml")) })
