@@ -16,7 +16,8 @@
 # E2E_K8S_ACCESS=1: language packs (make langpacks: nine packs, ten languages with eng) built and
 # loaded for test/e2e/languages_test.go, which adds them to a running deployment, then the
 # access-control test with kube-router enforcing NetworkPolicy (hack/offline/addons/kube-router):
-# not yet passing on minikube (docs/access-k8s.md), so not in the default run. The Ansible
+# opt-in: it builds nine packs and kube-router, and kube-router's policies then hold for the
+# whole cluster (passed on minikube: docs/access-k8s.md). The Ansible
 # playbook has its own target (make ansible-e2e).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
