@@ -48,7 +48,7 @@ func main() {
 	docs := flag.Bool("documents", false, "measure documents (PDF fan-out, baselines, a 50-page PDF)")
 	withJobs := flag.Bool("jobs", false, "measure jobs against synchronous requests (throughput, queueing overhead)")
 	searchable := flag.Bool("ocrmypdf", false, "measure searchable PDFs (format=pdf) against OCRmyPDF on three documents")
-	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -ocrmypdf), not the throughput modes")
+	only := flag.Bool("only", false, "run only the modes asked for by flags (-documents, -ocrmypdf, -pages, -tracing), not the throughput modes")
 	withPages := flag.Bool("pages", false, "measure pages as tasks: a 40-page PDF as a job on 1 and 2 processes, small documents whole or split, single pages during a 300-page job")
 	withTracing := flag.Bool("tracing", false, "measure tracing's cost: throughput with spans exported over OTLP against tracing off")
 	withAuth := flag.Bool("auth", false, "measure API keys: the cost per request, throughput with keys and limits, a guessed key's timing")
@@ -69,7 +69,7 @@ func main() {
 	}
 
 	if *only {
-		if err := runOnly(log, *server, *before, *docs, *searchable, *withPages, *out); err != nil {
+		if err := runOnly(log, *server, *before, *docs, *searchable, *withPages, *withTracing, *n, *conc, *out); err != nil {
 			fail("benchmark", err)
 		}
 		return
@@ -168,7 +168,7 @@ func main() {
 
 // runOnly runs the document modes asked for, alone (while working on them), and prints their
 // sections; with out, it writes them there too.
-func runOnly(log *slog.Logger, server, before string, docs, searchable, pages bool, out string) error {
+func runOnly(log *slog.Logger, server, before string, docs, searchable, pages, tracing bool, n, conc int, out string) error {
 	var rep report
 	var err error
 	if docs {
@@ -190,8 +190,26 @@ func runOnly(log *slog.Logger, server, before string, docs, searchable, pages bo
 			return err
 		}
 	}
+	if tracing {
+		images, err := loadMix()
+		if err != nil {
+			return err
+		}
+		off, err := startNative(log, server)
+		if err != nil {
+			return err
+		}
+		rep.tracing, err = runTracing(log, server, off, images, n, conc)
+		off.stop()
+		if err != nil {
+			return err
+		}
+	}
 	var b strings.Builder
 	rep.renderModes(&b)
+	if rep.tracing != nil {
+		rep.tracing.render(&b)
+	}
 	fmt.Print(b.String())
 	if out != "" {
 		return os.WriteFile(out, []byte(b.String()), 0o644)
