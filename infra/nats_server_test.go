@@ -37,7 +37,7 @@ func TestNATSServerLifecycle(t *testing.T) {
 	}
 	run := filepath.Join(dir, "run")
 	srv := startNATS(t, bin, natsConf(t, rec), fmt.Sprint(at(t, sts, c+".args").([]any)[0]), dir, run)
-	client, monitor, log, exited := srv.client, srv.monitor, srv.log, srv.exited
+	monitor, log := srv.monitor, srv.log
 	store := filepath.Join(dir, "data")
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", monitor)
@@ -67,20 +67,45 @@ func TestNATSServerLifecycle(t *testing.T) {
 		t.Errorf("file store limit %d: want 75 %% of the %d bytes free (disk %d)", got, free, disk)
 	}
 
+	hook := at(t, sts, c+".lifecycle.preStop.exec.command").([]any)
+	if hook[0] != "/nats-server" {
+		t.Fatalf("pre-stop runs %v: the image has only /nats-server", hook[0])
+	}
+	// nats-server handles SIGUSR2 by starting its lame duck in a goroutine; a SIGTERM that
+	// overtakes it (a loaded machine) shuts the server down at once, which its SIGTERM handler
+	// meant to prevent. An upstream race the kubelet's own delay makes rarer still; a stop that
+	// shows it in the log is tried again on a fresh server, anything else fails.
+	for attempt := 1; ; attempt++ {
+		if !stopsInLameDuck(t, bin, srv, hook, run) {
+			return
+		}
+		if attempt == 3 {
+			t.Fatalf("SIGTERM overtook the lame duck signal %d times in a row\n%s", attempt, srv.log.String())
+		}
+		t.Logf("attempt %d: SIGTERM overtook the lame duck signal (nats-server's race); again", attempt)
+		dir = t.TempDir()
+		run = filepath.Join(dir, "run")
+		srv = startNATS(t, bin, natsConf(t, rec), fmt.Sprint(at(t, sts, c+".args").([]any)[0]), dir, run)
+		if code := waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", srv.monitor), 30*time.Second); code != http.StatusOK {
+			t.Fatalf("restart: /healthz %d\n%s", code, srv.log.String())
+		}
+	}
+}
+
+// stopsInLameDuck does what the kubelet does on deletion, the pre-stop hook then SIGTERM at
+// once, and checks that the server tells its client, ignores the SIGTERM and exits within the
+// grace period. It reports true when SIGTERM overtook the lame duck signal (see above).
+func stopsInLameDuck(t *testing.T, bin string, srv *natsProcess, hook []any, run string) (raced bool) {
+	t.Helper()
 	ldm := make(chan struct{}, 1)
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", client), nats.NoReconnect(),
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", srv.client), nats.NoReconnect(),
 		nats.LameDuckModeHandler(func(*nats.Conn) { ldm <- struct{}{} }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 
-	// What the kubelet does on deletion: the pre-stop command, then SIGTERM at once.
 	stopping := time.Now()
-	hook := at(t, sts, c+".lifecycle.preStop.exec.command").([]any)
-	if hook[0] != "/nats-server" {
-		t.Fatalf("pre-stop runs %v: the image has only /nats-server", hook[0])
-	}
 	pre := exec.Command(bin, fmt.Sprint(hook[1]), strings.Replace(fmt.Sprint(hook[2]), natsPidDir, run, 1))
 	if out, err := pre.CombinedOutput(); err != nil {
 		t.Fatalf("pre-stop: %v\n%s", err, out)
@@ -89,24 +114,38 @@ func TestNATSServerLifecycle(t *testing.T) {
 	select {
 	case <-ldm:
 	case <-time.After(5 * time.Second):
-		t.Fatalf("the client was not told of the lame duck mode\n%s", log.String())
+		log := srv.log.String()
+		if overtaken(log) {
+			return true
+		}
+		t.Fatalf("the client was not told of the lame duck mode\n%s", log)
 	}
 	select {
-	case err := <-exited:
-		t.Fatalf("the server stopped on SIGTERM during its lame duck mode (%v)\n%s", err, log.String())
+	case err := <-srv.exited:
+		t.Fatalf("the server stopped on SIGTERM during its lame duck mode (%v)\n%s", err, srv.log.String())
 	case <-time.After(natsLameDuckGrace * time.Second / 2):
 	}
 	select {
-	case err := <-exited:
+	case err := <-srv.exited:
 		if took := time.Since(stopping); err != nil || took > natsGraceSeconds*time.Second {
 			t.Errorf("exit %v after %v; the grace period is %d s", err, took, natsGraceSeconds)
 		}
 	case <-time.After(natsGraceSeconds * time.Second):
-		t.Fatalf("still running after the grace period\n%s", log.String())
+		t.Fatalf("still running after the grace period\n%s", srv.log.String())
 	}
-	if !strings.Contains(log.String(), "Entering lame duck mode") {
-		t.Errorf("no lame duck in the server's log:\n%s", log.String())
+	if !strings.Contains(srv.log.String(), "Entering lame duck mode") {
+		t.Errorf("no lame duck in the server's log:\n%s", srv.log.String())
 	}
+	return false
+}
+
+// overtaken says whether a server's log shows both signals trapped, in order, and a shutdown
+// without a lame duck mode: the race, and not a hook that sent nothing.
+func overtaken(log string) bool {
+	usr2 := strings.Index(log, `Trapped "user defined signal 2"`)
+	term := strings.Index(log, `Trapped "terminated"`)
+	return usr2 >= 0 && term > usr2 && !strings.Contains(log, "Entering lame duck mode") &&
+		strings.Contains(log[term:], "Initiating Shutdown")
 }
 
 // natsProcess is a nats-server started on the rendered configuration.

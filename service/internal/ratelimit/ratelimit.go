@@ -81,6 +81,8 @@ type Limiter struct {
 	log    *slog.Logger
 	now    func() time.Time
 
+	timeout time.Duration // one round trip to the shared store (a test on a loaded machine lengthens it)
+
 	mu       sync.Mutex
 	degraded time.Time // until then the shared store is not tried
 	warned   time.Time
@@ -95,7 +97,7 @@ const sharedTimeout = 250 * time.Millisecond
 // New returns a limiter over kv (a JetStream key-value bucket; nil keeps the state in this
 // process only, for a service without a broker).
 func New(kv KeyValue, log *slog.Logger) *Limiter {
-	l := &Limiter{local: newMemStore(), log: log, now: time.Now}
+	l := &Limiter{local: newMemStore(), log: log, now: time.Now, timeout: sharedTimeout}
 	if kv != nil {
 		l.shared = newKVStore(kv)
 	}
@@ -111,7 +113,7 @@ func (l *Limiter) Take(ctx context.Context, key string, p Policy) Result {
 		return Result{Allowed: true}
 	}
 	var res Result
-	l.update(ctx, "rate."+key, true, func(v []byte) ([]byte, bool) {
+	err := l.update(ctx, "rate."+key, true, func(v []byte) ([]byte, bool) {
 		var b bucket
 		json.Unmarshal(v, &b)
 		nb, r := b.take(l.now(), p)
@@ -122,8 +124,17 @@ func (l *Limiter) Take(ctx context.Context, key string, p Policy) Result {
 		out, _ := json.Marshal(nb)
 		return out, true
 	})
+	if errors.Is(err, errContended) {
+		// So many requests for this key at once that this one lost every compare-and-set
+		// until its deadline: more than the bucket allows, most likely. Granting it from local
+		// state would exceed the shared limit.
+		return Result{Refused: PolicyRate, RetryAfter: contendedRetry, Reset: contendedRetry}
+	}
 	return res
 }
+
+// contendedRetry is the Retry-After of a request refused for contention on its key's bucket.
+const contendedRetry = time.Second
 
 // Pages says whether key has pages left in its quota's current window (it writes nothing: the
 // pages are counted when they are read, AddPages).
@@ -147,12 +158,15 @@ func (l *Limiter) AddPages(ctx context.Context, key string, period time.Duration
 	if n <= 0 || period <= 0 {
 		return
 	}
-	l.update(ctx, "pages."+key, true, func(v []byte) ([]byte, bool) {
+	err := l.update(ctx, "pages."+key, true, func(v []byte) ([]byte, bool) {
 		var w window
 		json.Unmarshal(v, &w)
 		out, _ := json.Marshal(w.add(l.now(), period, int64(n)))
 		return out, true
 	})
+	if err != nil { // one write per OCR request: contention this long is not expected
+		l.log.Warn("page quota: pages not counted", "pages", n, "err", err.Error())
+	}
 }
 
 // update runs f on an entry's value and writes its result (when it asks to) by
@@ -160,17 +174,21 @@ func (l *Limiter) AddPages(ctx context.Context, key string, period time.Duration
 // useCache, the value this process last saw is tried first: a write that finds it stale is
 // refused (a conflict) and done again on a fresh read. A refused token is safe to decide on a
 // stale bucket too: others' writes only take tokens.
-func (l *Limiter) update(ctx context.Context, name string, useCache bool, f func([]byte) ([]byte, bool)) {
+//
+// It returns errContended when the shared store answered but every write lost to another
+// replica's until the deadline: the store works, so that is no reason to degrade to local
+// state, and the caller decides.
+func (l *Limiter) update(ctx context.Context, name string, useCache bool, f func([]byte) ([]byte, bool)) error {
 	if s := l.sharedStore(); s != nil {
-		ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+		ctx, cancel := context.WithTimeout(ctx, l.timeout)
 		err := modify(ctx, s, name, useCache, f)
 		cancel()
-		if err == nil {
-			return
+		if err == nil || errors.Is(err, errContended) {
+			return err
 		}
 		l.degrade(err)
 	}
-	modify(ctx, l.local, name, useCache, f)
+	return modify(ctx, l.local, name, useCache, f)
 }
 
 func (l *Limiter) sharedStore() store {
@@ -205,27 +223,39 @@ func modify(ctx context.Context, s store, name string, useCache bool, f func([]b
 	if useCache {
 		v, rev, cached = s.cached(name)
 	}
-	for attempt := 0; ; attempt++ {
+	for conflicts := 0; ; conflicts++ {
+		// A conflict is another replica's write that succeeded, so the replicas together make
+		// progress; the deadline bounds how long this request waits for its turn.
+		if conflicts > 0 && ctx.Err() != nil {
+			return errContended
+		}
 		if !cached {
 			var err error
 			if v, rev, err = s.get(ctx, name); err != nil {
-				return err
+				return contended(ctx, conflicts, err)
 			}
 		}
 		out, write := f(v)
 		if !write {
 			return nil
 		}
-		err := s.put(ctx, name, out, rev)
-		if !errors.Is(err, errConflict) {
-			return err
-		}
-		if attempt == 8 {
-			return errors.New("ratelimit: too many concurrent updates of " + name)
+		if err := s.put(ctx, name, out, rev); !errors.Is(err, errConflict) {
+			return contended(ctx, conflicts, err)
 		}
 		cached = false
 	}
 }
+
+// contended is errContended for a round trip cut by the deadline after conflicts, err otherwise.
+func contended(ctx context.Context, conflicts int, err error) error {
+	if err != nil && conflicts > 0 && ctx.Err() != nil {
+		return errContended
+	}
+	return err
+}
+
+// errContended: every write lost to a concurrent one until the deadline.
+var errContended = errors.New("ratelimit: the entry changed under every write until the deadline")
 
 // bucket is a token bucket's state: tokens left at a time (Unix milliseconds).
 type bucket struct {

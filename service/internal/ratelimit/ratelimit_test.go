@@ -65,6 +65,9 @@ func TestBucketSharedByReplicas(t *testing.T) {
 	c := &clock{t: time.Unix(1_700_000_000, 0)}
 	a, b := New(bucket(), quiet()), New(bucket(), quiet())
 	a.now, b.now = c.now, c.now
+	// 40 goroutines under -race on a busy machine: a round trip past the production deadline
+	// would degrade to local state (TestDegradesToLocalWhenNATSIsDown), which is not this test.
+	a.timeout, b.timeout = 10*time.Second, 10*time.Second
 	p := Policy{Rate: 2, Burst: 10}.WithDefaults(Policy{})
 	var allowed atomic.Int32
 	var wg sync.WaitGroup
@@ -153,6 +156,29 @@ func TestDegradesToLocalWhenNATSIsDown(t *testing.T) {
 		t.Errorf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A request that loses every compare-and-set to other replicas until its deadline is refused
+// for a moment: the store answers, so granting it from this replica's own bucket would exceed
+// the shared limit, and degrading to local state would do so for every key.
+func TestContendedTakeIsRefused(t *testing.T) {
+	_, bucket := jetStream(t)
+	l := New(bucket(), quiet())
+	l.shared = alwaysBehind{l.shared}
+	l.timeout = 50 * time.Millisecond
+	r := l.Take(context.Background(), "k", Policy{Rate: 100, Burst: 100})
+	if r.Allowed || r.Refused != PolicyRate || r.RetryAfter != contendedRetry {
+		t.Fatalf("contended: %+v", r)
+	}
+	if l.sharedStore() == nil {
+		t.Fatal("contention degraded the limiter to local state")
+	}
+}
+
+// alwaysBehind is a shared store on which another replica always wrote just before: every
+// write is a conflict.
+type alwaysBehind struct{ store }
+
+func (alwaysBehind) put(context.Context, string, []byte, uint64) error { return errConflict }
 
 func countLines(s, sub string) int {
 	n := 0
