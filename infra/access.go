@@ -82,7 +82,7 @@ var (
 
 func validateAccess(c Config) error {
 	ids := map[string]bool{}
-	needSeed := c.NATSAuth == "generated"
+	needSeed := c.NATSAuth == "generated" || c.NATSTLS == "generated"
 	for _, k := range c.APIKeys {
 		if !keyID.MatchString(k.ID) || ids[k.ID] {
 			return fmt.Errorf("apiKeys: id %q: 1-64 characters of A-Z a-z 0-9 _ -, each id once", k.ID)
@@ -109,8 +109,13 @@ func validateAccess(c Config) error {
 	default:
 		return fmt.Errorf("natsAuth %q: want generated (a Secret from the seed), existing (kubectl create secret %s) or empty", c.NATSAuth, natsAuthName)
 	}
+	switch c.NATSTLS {
+	case "", "generated", "existing":
+	default:
+		return fmt.Errorf("natsTLS %q: want generated (a CA and certificate from the seed), existing (a Secret %s with tls.crt, tls.key, ca.crt: cert-manager's) or empty", c.NATSTLS, natsTLSSecret)
+	}
 	if needSeed && len(c.SecretSeed) < 16 {
-		return fmt.Errorf("apiKeys/natsAuth need readocr:secretSeed, a secret of at least 16 characters: " +
+		return fmt.Errorf("apiKeys/natsAuth/natsTLS need readocr:secretSeed, a secret of at least 16 characters: " +
 			"pulumi config set --secret readocr:secretSeed \"$(head -c 32 /dev/urandom | base64)\"")
 	}
 	return nil

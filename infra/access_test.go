@@ -267,7 +267,7 @@ func TestNATSAuthRefusesAnonymousClients(t *testing.T) {
 	t.Setenv("OCR_NATS_USER", user)
 	t.Setenv("OCR_NATS_PASSWORD", password)
 	t.Setenv("POD_NAME", "readocr-nats-0")
-	conf := natsConf(t, rec)
+	conf := withoutNATSTLS(natsConf(t, rec)) // TLS: TestNATSTLSOnAServer
 	if !strings.Contains(conf, "authorization") {
 		t.Fatalf("no authorization in nats.conf:\n%s", conf)
 	}

@@ -51,6 +51,7 @@ type Config struct {
 	APIKeys             []APIKey // keys on: the Secret readocr-api-keys (none: the service is open)
 	SecretSeed          string   // the stack's secret the keys and NATS's password derive from
 	NATSAuth            string   // "": none; generated: Pulumi's Secret; existing: the user's
+	NATSTLS             string   // TLS to NATS: "": none; generated: from the seed (natstls.go); existing: the user's Secret
 }
 
 // Gateway is how clients outside the cluster reach the Service: an HTTPRoute for Host,
@@ -177,6 +178,7 @@ func loadConfig(ctx *pulumi.Context, version string) (Config, error) {
 	}
 	str("secretSeed", &c.SecretSeed) // pulumi config set --secret
 	str("natsAuth", &c.NATSAuth)
+	str("natsTLS", &c.NATSTLS)
 	if cfg.Get("ingressHost") != "" {
 		return c, fmt.Errorf("readocr:ingressHost: the Ingress was replaced by Gateway API objects; set readocr:gatewayHost (README, Deploy)")
 	}

@@ -99,6 +99,7 @@ func natsConfig(cfg Config) string {
 		natsPidDir, natsLameDuckDuration, natsLameDuckGrace)
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: /data\n  max_memory_store: 64MB\n}\n")
 	b.WriteString(natsAuthConfig(cfg))
+	b.WriteString(natsTLSConfig(cfg))
 	if cfg.NATSReplicas > 1 {
 		var routes []string
 		for i := range cfg.NATSReplicas {

@@ -44,7 +44,7 @@ func TestNATSClusterLosesAServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("building readocr: %v", err)
 	}
-	c := newNATSCluster(t, bin, natsConf(t, renderStack(t, "production", nil)), dir)
+	c := newNATSCluster(t, bin, withoutNATSTLS(natsConf(t, renderStack(t, "production", nil))), dir)
 	for i := range 3 {
 		c.start(t, i)
 	}

@@ -121,6 +121,11 @@ func natsPodSpec(cfg Config, knobs natsKnobs) *corev1.PodSpecArgs {
 			&corev1.VolumeArgs{Name: pulumi.String("pid"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("1Mi")}},
 		},
 	}
+	if v, m := natsTLSServerVolume(cfg); v != nil {
+		spec.Volumes = append(spec.Volumes.(corev1.VolumeArray), v)
+		c := spec.Containers.(corev1.ContainerArray)[0].(*corev1.ContainerArgs)
+		c.VolumeMounts = append(c.VolumeMounts.(corev1.VolumeMountArray), m)
+	}
 	if cfg.NATSReplicas > 1 {
 		spec.Affinity, spec.TopologySpreadConstraints = natsSpread(knobs.spread)
 	}

@@ -32,9 +32,12 @@ func podTemplate(ro role, labels, selector pulumi.StringMap, image pulumi.String
 		},
 		langpackVolumeArgs(),
 	}
-	if v, m := apiKeysVolume(cfg); v != nil {
-		volumes = append(volumes, v)
-		c.VolumeMounts = append(c.VolumeMounts.(corev1.VolumeMountArray), m)
+	// The Secrets access control mounts, as the stack turns them on.
+	for _, secret := range []func(Config) (*corev1.VolumeArgs, *corev1.VolumeMountArgs){apiKeysVolume, natsTLSClientVolume} {
+		if v, m := secret(cfg); v != nil {
+			volumes = append(volumes, v)
+			c.VolumeMounts = append(c.VolumeMounts.(corev1.VolumeMountArray), m)
+		}
 	}
 	return &corev1.PodTemplateSpecArgs{
 		Metadata: &metav1.ObjectMetaArgs{

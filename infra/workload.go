@@ -64,6 +64,7 @@ func settings(cfg Config) map[string]string {
 		"OCR_ADMIN_PORT":       fmt.Sprint(adminPort),
 	}
 	apiKeysSettings(cfg, m)
+	natsTLSSettings(cfg, m)
 	return m
 }
 
@@ -130,6 +131,9 @@ func Workload(ctx *pulumi.Context, cfg Config, image pulumi.StringOutput, opts .
 	}
 	keys, err := accessResources(ctx, cfg, b.labels(api), opts...)
 	if err != nil {
+		return nil, err
+	}
+	if err := natsTLSSecretResource(ctx, cfg, b.labels(api), opts...); err != nil {
 		return nil, err
 	}
 	if len(cfg.APIKeys) > 0 {

@@ -15,6 +15,8 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -306,6 +308,7 @@ func keysOn(t *testing.T) {
 	pulumi("config", "set", "--path", "readocr:apiKeys[1].scopes[0]", "ocr")
 	pulumi("config", "set", "--path", "readocr:apiKeys[1].scopes[1]", "jobs")
 	pulumi("config", "set", "readocr:natsAuth", "generated")
+	pulumi("config", "set", "readocr:natsTLS", "generated") // as staging and production
 	// The network part's deployment still holds NodePort 30400: let Kubernetes choose this one
 	// (serviceURL asks minikube for the port).
 	pulumi("config", "set", "readocr:nodePort", "0")
@@ -366,7 +369,7 @@ func keysOn(t *testing.T) {
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(time.Second) {
 		status, _, body := call(t, "GET", url+"/jobs/"+id, keys["other"], nil)
 		if status == 200 && strings.Contains(body, `"succeeded"`) {
-			break // a worker ran it: the workers reach NATS with the generated user
+			break // a worker ran it: the workers reach NATS over TLS with the generated user
 		}
 		if status != 200 || time.Now().After(deadline) || strings.Contains(body, `"failed"`) {
 			t.Fatalf("the job with its own key: %d %s", status, body)
@@ -377,7 +380,8 @@ func keysOn(t *testing.T) {
 }
 
 // natsRefusesAnonymous connects the Go NATS client to the stack's NATS (a port-forward: the
-// policy admits only readocr's pods) without credentials, then with the Secret's.
+// policy admits only readocr's pods): without TLS, then over TLS (the Secret's CA, the
+// Service's name) without credentials, then with the Secret's.
 func natsRefusesAnonymous(t *testing.T, ns string) {
 	pf := exec.Command("kubectl", "port-forward", "-n", ns, "svc/readocr-nats", "14222:4222")
 	if err := pf.Start(); err != nil {
@@ -396,22 +400,35 @@ func natsRefusesAnonymous(t *testing.T, ns string) {
 	if err != nil {
 		t.Fatalf("port-forward: %v", err)
 	}
-	nc, err := nats.Connect("nats://127.0.0.1:14222", nats.MaxReconnects(0), nats.Timeout(5*time.Second))
-	t.Logf("a NATS client without credentials: %v", err)
+	secret := func(name, key string) string {
+		b, _ := base64.StdEncoding.DecodeString(kubectl(t, "get", "secret", name, "-n", ns, "-o", "jsonpath={.data."+strings.ReplaceAll(key, ".", `\.`)+"}"))
+		return string(b)
+	}
+	if nc, err := nats.Connect("nats://127.0.0.1:14222", nats.MaxReconnects(0), nats.Timeout(5*time.Second)); err == nil {
+		nc.Close()
+		t.Error("a NATS client without TLS was let in")
+	} else {
+		t.Logf("a NATS client without TLS: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(secret("readocr-nats-tls", "ca.crt"))) {
+		t.Fatal("no CA in the Secret readocr-nats-tls")
+	}
+	secure := nats.Secure(&tls.Config{ServerName: "readocr-nats", RootCAs: pool, MinVersion: tls.VersionTLS12})
+	nc, err := nats.Connect("nats://127.0.0.1:14222", secure, nats.MaxReconnects(0), nats.Timeout(5*time.Second))
+	t.Logf("a NATS client over TLS without credentials: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "Authorization Violation") {
 		t.Errorf("a NATS client without credentials: %v, want Authorization Violation", err)
 		if nc != nil {
 			nc.Close()
 		}
 	}
-	user := kubectl(t, "get", "secret", "readocr-nats-auth", "-n", ns, "-o", "jsonpath={.data.OCR_NATS_USER}")
-	pass := kubectl(t, "get", "secret", "readocr-nats-auth", "-n", ns, "-o", "jsonpath={.data.OCR_NATS_PASSWORD}")
-	u, _ := base64.StdEncoding.DecodeString(user)
-	p, _ := base64.StdEncoding.DecodeString(pass)
-	nc, err = nats.Connect("nats://127.0.0.1:14222", nats.UserInfo(string(u), string(p)), nats.MaxReconnects(0))
+	u, p := secret("readocr-nats-auth", "OCR_NATS_USER"), secret("readocr-nats-auth", "OCR_NATS_PASSWORD")
+	nc, err = nats.Connect("nats://127.0.0.1:14222", secure, nats.UserInfo(u, p), nats.MaxReconnects(0))
 	if err != nil {
-		t.Errorf("the service's credentials: %v", err)
+		t.Errorf("the service's way (TLS, its credentials): %v", err)
 	} else {
+		t.Logf("the service's way (TLS, its credentials): connected, TLS %v", nc.TLSRequired())
 		nc.Close()
 	}
 }
