@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,10 @@ type pagesReport struct {
 	jobAlone, jobBusy      time.Duration // p95 of a single-page job end to end, alone and while the big document runs
 	syncAlone, syncBusy    time.Duration // the same for POST /read_ocr
 	bigDoneDuring          int           // the big document's pages read while the singles ran
+	// As deployed on Kubernetes: POST /read_ocr to a process of role api while the document
+	// runs on a process of role worker (p95, alone and during; pages of the document meanwhile).
+	rolesAlone, rolesBusy time.Duration
+	rolesDoneDuring       int
 }
 
 // cluster is readocr processes sharing a NATS server.
@@ -40,7 +45,9 @@ type benchCluster struct {
 	procs []target
 }
 
-func startCluster(log *slog.Logger, bin string, procs, workers, split int) (*benchCluster, error) {
+// startCluster starts a process of each role (all, api or worker), each of workers OCR
+// workers, reading documents of split pages or more as page tasks.
+func startCluster(log *slog.Logger, bin string, workers, split int, roles ...string) (*benchCluster, error) {
 	dir, err := os.MkdirTemp("", "ocrbench-nats-*")
 	if err != nil {
 		return nil, err
@@ -54,10 +61,10 @@ func startCluster(log *slog.Logger, bin string, procs, workers, split int) (*ben
 		return nil, fmt.Errorf("nats-server did not start")
 	}
 	c := &benchCluster{ns: ns}
-	for range procs {
+	for _, role := range roles {
 		// --job-concurrency is its default, 2 x workers: a worker has its next page while a page
 		// task stores its result.
-		t, err := startNative(log, bin, "--workers", strconv.Itoa(workers),
+		t, err := startNative(log, bin, "--role", role, "--workers", strconv.Itoa(workers),
 			"--nats-url", ns.ClientURL(), "--job-split-pages", strconv.Itoa(split), "--max-pages", "300",
 			"--max-image-bytes", strconv.Itoa(64<<20), "--request-timeout", "10m")
 		if err != nil {
@@ -143,7 +150,7 @@ func runPages(log *slog.Logger, bin string) (*pagesReport, error) {
 		into         *time.Duration
 	}{{1, 0, &rep.oneWhole}, {1, 4, &rep.one}, {2, 4, &rep.two}} {
 		log.Info("pages: a 40-page PDF as a job", "processes", c.procs, "split_pages", c.split)
-		cl, err := startCluster(log, bin, c.procs, 1, c.split)
+		cl, err := startCluster(log, bin, 1, c.split, slices.Repeat([]string{"all"}, c.procs)...)
 		if err != nil {
 			return nil, err
 		}
@@ -158,9 +165,12 @@ func runPages(log *slog.Logger, bin string) (*pagesReport, error) {
 			return nil, err
 		}
 	}
+	if err := runRoles(log, rep, bin); err != nil {
+		return nil, err
+	}
 	for _, split := range []int{0, 2} {
 		log.Info("pages: small documents, one process of 2 workers", "split_pages", split)
-		cl, err := startCluster(log, bin, 1, 2, split)
+		cl, err := startCluster(log, bin, 2, split, "all")
 		if err != nil {
 			return nil, err
 		}
@@ -210,33 +220,74 @@ func runBusy(log *slog.Logger, rep *pagesReport, cl *benchCluster) error {
 	if rep.jobAlone, rep.syncAlone, err = measure(); err != nil {
 		return err
 	}
-	// The document's pages are the single page: a page in progress delays a single page by
-	// one page of the same kind.
-	img, err := testdocs.Decode(single)
+	log.Info("pages: single pages while a 300-page job runs")
+	rep.bigDoneDuring, err = duringBigJob(rep, cl.procs[0].base, func() error {
+		rep.jobBusy, rep.syncBusy, err = measure()
+		return err
+	})
+	return err
+}
+
+// runRoles measures POST /read_ocr on a process of role api, alone and while a 300-page job
+// runs on a process of role worker: the shape the manifests deploy (API and worker pods).
+func runRoles(log *slog.Logger, rep *pagesReport, bin string) error {
+	log.Info("pages: /read_ocr on an api process while a worker process runs a 300-page job")
+	cl, err := startCluster(log, bin, 1, 4, "api", "worker")
 	if err != nil {
 		return err
 	}
-	big, err := submitJob(cl.procs[0].base, testdocs.ScannedPDF(repeatPage(img, rep.bigPages), 300))
-	if err != nil {
+	defer cl.stop()
+	api := cl.procs[0].base
+	single := testimages.Must("phototest.tif").Bytes
+	measure := func() (time.Duration, error) {
+		syncs := make([]time.Duration, rep.singles)
+		for i := range rep.singles {
+			var err error
+			if syncs[i], err = postDocument(api, single); err != nil {
+				return 0, err
+			}
+		}
+		return p95(syncs), nil
+	}
+	postDocument(api, single) // warm
+	if rep.rolesAlone, err = measure(); err != nil {
 		return err
+	}
+	rep.rolesDoneDuring, err = duringBigJob(rep, api, func() error {
+		rep.rolesBusy, err = measure()
+		return err
+	})
+	return err
+}
+
+// duringBigJob submits a rep.bigPages-page job to base, runs f once two of its pages are done,
+// cancels the job and returns its pages read while f ran. The document's pages are the single
+// page: a page in progress delays a single page by one page of the same kind.
+func duringBigJob(rep *pagesReport, base string, f func() error) (int, error) {
+	img, err := testdocs.Decode(testimages.Must("phototest.tif").Bytes)
+	if err != nil {
+		return 0, err
+	}
+	big, err := submitJob(base, testdocs.ScannedPDF(repeatPage(img, rep.bigPages), 300))
+	if err != nil {
+		return 0, err
 	}
 	for j := big; j.Progress.PagesDone < 2; time.Sleep(50 * time.Millisecond) {
-		if j, err = getJob(cl.procs[0].base, big.ID); err != nil {
-			return err
+		if j, err = getJob(base, big.ID); err != nil {
+			return 0, err
+		}
+		if j.Status == "failed" || j.Status == "canceled" {
+			return 0, fmt.Errorf("the %d-page job %s", rep.bigPages, j.Status)
 		}
 	}
-	log.Info("pages: single pages while a 300-page job runs")
-	before, _ := getJob(cl.procs[0].base, big.ID)
-	if rep.jobBusy, rep.syncBusy, err = measure(); err != nil {
-		return err
-	}
-	after, _ := getJob(cl.procs[0].base, big.ID)
-	rep.bigDoneDuring = after.Progress.PagesDone - before.Progress.PagesDone
-	req, _ := http.NewRequest(http.MethodDelete, cl.procs[0].base+"/jobs/"+big.ID, nil)
+	before, _ := getJob(base, big.ID)
+	err = f()
+	after, _ := getJob(base, big.ID)
+	req, _ := http.NewRequest(http.MethodDelete, base+"/jobs/"+big.ID, nil)
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
-	return nil
+	return after.Progress.PagesDone - before.Progress.PagesDone, err
 }
 
 func (p *pagesReport) render(b *strings.Builder) {
@@ -254,6 +305,8 @@ func (p *pagesReport) render(b *strings.Builder) {
 	fmt.Fprintf(b, "\nSingle pages (phototest) on the 2 processes, %d of each, p95: alone, and while a %d-page job of the same page as a PDF runs (%d of its pages read meanwhile).\n\n| single page | alone | during | during / alone |\n|---|---:|---:|---:|\n", p.singles, p.bigPages, p.bigDoneDuring)
 	fmt.Fprintf(b, "| a job, end to end | %s | %s | **%.2fx** (target <= 2) |\n", sec(p.jobAlone), sec(p.jobBusy), ratio(p.jobBusy, p.jobAlone))
 	fmt.Fprintf(b, "| POST /read_ocr | %s | %s | **%.2fx** (target <= 2) |\n", sec(p.syncAlone), sec(p.syncBusy), ratio(p.syncBusy, p.syncAlone))
+	fmt.Fprintf(b, "| POST /read_ocr to a process of role api, the job on a process of role worker (as the manifests deploy them; %d pages read meanwhile) | %s | %s | **%.2fx** (target <= 2) |\n",
+		p.rolesDoneDuring, sec(p.rolesAlone), sec(p.rolesBusy), ratio(p.rolesBusy, p.rolesAlone))
 }
 
 func ratio(a, b time.Duration) float64 {
