@@ -28,7 +28,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,13 +86,15 @@ func TestDay2Gateway(t *testing.T) {
 	getDay2(t)
 	addonBuilt(t, "traefik")
 	install := `source hack/offline/addons/lib.sh && hack/offline/addons/traefik/build.sh >/dev/null && load_images traefik &&
-hack/offline/addons/traefik/manifest.sh | kubectl apply --server-side --force-conflicts -f - >/dev/null &&
+hack/offline/addons/traefik/manifest.sh crds | kubectl apply --server-side --force-conflicts -f - >/dev/null &&
+kubectl wait --for=condition=Established --timeout=60s crd/gatewayclasses.gateway.networking.k8s.io crd/gateways.gateway.networking.k8s.io crd/httproutes.gateway.networking.k8s.io crd/middlewares.traefik.io >/dev/null &&
+hack/offline/addons/traefik/manifest.sh controller | kubectl apply --server-side --force-conflicts -f - >/dev/null &&
 kubectl -n traefik rollout status deploy/traefik --timeout=180s`
 	if out, err := runEnv(nil, "bash", "-c", install); err != nil {
 		t.Fatalf("installing Traefik: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		exec.Command("bash", "-c", "hack/offline/addons/traefik/manifest.sh | kubectl delete --ignore-not-found --wait=false -f -").Run()
+		removeAddon(t, "traefik")
 	})
 	ns := namespace(t, "readocr-gateway")
 	crt, key, pool := selfSigned(t, gatewayHost)
@@ -150,8 +151,8 @@ kubectl -n traefik rollout status deploy/traefik --timeout=180s`
 	img = pgmPage(t, 4096, 5124) // 20 MiB + 16 KiB
 	status, text, ctype, _ = post(img)
 	t.Logf("a %d-byte image (JSON body %d bytes, under the gateway's limit): %d %s %.200s", len(img), base64.StdEncoding.EncodedLen(len(img))+30, status, ctype, text)
-	if status != 413 || !strings.Contains(ctype, "json") || !strings.Contains(text, `"image_too_large"`) {
-		t.Errorf("an image over 20 MiB: %d %s %.300s, want the service's 413 image_too_large", status, ctype, text)
+	if status != 413 || !strings.Contains(ctype, "json") || !strings.Contains(text, `"payload_too_large"`) {
+		t.Errorf("an image over 20 MiB: %d %s %.300s, want the service's 413 payload_too_large (bytes: README, Errors)", status, ctype, text)
 	}
 
 	// A body over the gateway's limit: Traefik answers before the service sees it.
