@@ -140,11 +140,24 @@ func (s *Server) checkPages(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// countPages counts n pages read for the request's key.
-func (s *Server) countPages(r *http.Request, n int) {
-	if k := keyOf(r); k != nil && s.limits != nil && k.Pages > 0 {
-		s.limits.AddPages(context.WithoutCancel(r.Context()), k.ID, k.Period, n)
+// countPages counts n pages read for the request's key, and gives the answer's RateLimit the
+// pages left after them (the draft's remaining quota once this request is served; the check
+// before it could only say what was left then). A fresh read: other replicas count too.
+func (s *Server) countPages(w http.ResponseWriter, r *http.Request, n int) {
+	k := keyOf(r)
+	if k == nil || s.limits == nil || k.Pages <= 0 {
+		return
 	}
+	ctx := context.WithoutCancel(r.Context())
+	s.limits.AddPages(ctx, k.ID, k.Period, n)
+	left := s.limits.Pages(ctx, k.ID, k.Policy)
+	items := []string{ratelimit.Item(ratelimit.PolicyPages, left)}
+	for _, v := range w.Header().Values("RateLimit") {
+		if !strings.HasPrefix(v, `"`+ratelimit.PolicyPages+`"`) {
+			items = append(items, v) // the rate's item stays
+		}
+	}
+	w.Header()["RateLimit"] = items
 }
 
 // owner is the request's key's id and the period of its page quota, for a job to count its

@@ -263,7 +263,8 @@ func TestRateLimit(t *testing.T) {
 }
 
 // A page quota: checked before a request, counted after it (a 3-page TIFF counts 3, by
-// /read_ocr or as a job); once used up, 429 quota_exceeded until the next UTC day.
+// /read_ocr or as a job; /read_ocr's answer says what is left after it, a job's 202 what is
+// left before it runs); once used up, 429 quota_exceeded until the next UTC day.
 func TestPageQuota(t *testing.T) {
 	k := newKey(t, "quota", []apikey.Scope{apikey.ScopeOCR, apikey.ScopeJobs}, ratelimit.Policy{Pages: 5})
 	h := newHarness(t, options{workers: 1, jobs: jobsConfig(), keys: keyFile(k)})
@@ -274,7 +275,7 @@ func TestPageQuota(t *testing.T) {
 	tiff := b64(testdocs.TIFF([]image.Image{hello, hello, hello}, 300))
 	r := h.postWith(k, "/read_ocr", map[string]any{"image": tiff})
 	reset, _ := strconv.ParseInt(r.header.Get("RateLimit")[strings.LastIndex(r.header.Get("RateLimit"), "=")+1:], 10, 64)
-	if r.status != 200 || !strings.HasPrefix(r.header.Get("RateLimit"), `"pages";r=5;t=`) ||
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("RateLimit"), `"pages";r=2;t=`) ||
 		reset-ratelimit.Seconds(untilMidnight()) > 5 || reset-ratelimit.Seconds(untilMidnight()) < -5 {
 		t.Fatalf("first document: %d %v (the UTC day ends in %v)", r.status, r.header, untilMidnight())
 	}

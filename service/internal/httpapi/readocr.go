@@ -35,7 +35,7 @@ func (s *Server) handleReadOCR(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.countPages(r, facts.Pages)
+	s.countPages(w, r, facts.Pages)
 	s.respondBody(w, http.StatusOK, res.ContentType, res.Body)
 }
 
