@@ -174,9 +174,20 @@ func TestPagesSurviveAKilledWorker(t *testing.T) {
 			t.Errorf("page %s read %d times by the survivor", page, n)
 		}
 	}
-	t.Logf("pages read: %d by the killed process, %d by the survivor, %d read again", done, total, redone)
-	if redone != 0 || done+total < 40 || done+total > 41 {
-		t.Errorf("%d pages read again (want 0); %d reads in all (want 40, or 41 with the page in flight)", redone, done+total)
+	// A page the killed process had checkpointed but not yet logged ("page read" comes after
+	// the checkpoint) is in neither log, and rightly not read again: at most the one task it
+	// held (--job-concurrency 1). A CI run saw one such page (39 reads logged of 40).
+	seen := map[string]bool{}
+	for page := range before {
+		seen[page] = true
+	}
+	for page := range after {
+		seen[page] = true
+	}
+	unlogged := 40 - len(seen)
+	t.Logf("pages read: %d by the killed process, %d by the survivor, %d read again, %d done by the killed process unlogged", done, total, redone, unlogged)
+	if redone != 0 || unlogged < 0 || unlogged > 1 {
+		t.Errorf("%d pages read again (want 0); %d pages in neither log (want at most the one task the killed process held)", redone, unlogged)
 	}
 	resp, err := http.Get(survivor.base + "/jobs/" + j.ID + "/result")
 	if err != nil {
