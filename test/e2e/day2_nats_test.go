@@ -110,9 +110,10 @@ func awaitServer(t *testing.T, ns, pod, oldUID string, restarts int) time.Durati
 	return 0
 }
 
-// killServer sends SIGKILL to a NATS server's process from the node (this host, with the
-// none driver): the container's main process, found by containerd's task list.
-func killServer(t *testing.T, ns, pod string) {
+// killContainer sends SIGKILL to the main process of a pod's first container from the node
+// (this host, with the none driver), found by containerd's task list: no goodbye, as in a
+// crash or an OOM kill. The kubelet then restarts the container in the same pod.
+func killContainer(t *testing.T, ns, pod string) {
 	t.Helper()
 	id := strings.TrimPrefix(kubectl(t, "get", "pod", pod, "-n", ns, "-o", "jsonpath={.status.containerStatuses[0].containerID}"), "containerd://")
 	out, err := exec.Command("ctr", "-n", "k8s.io", "task", "ls").Output()
@@ -128,7 +129,7 @@ func killServer(t *testing.T, ns, pod string) {
 			if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 				t.Fatalf("kill -9 %d (%s): %v", pid, pod, err)
 			}
-			t.Logf("kill -9 %d: %s's nats-server", pid, pod)
+			t.Logf("kill -9 %d: %s's main process", pid, pod)
 			return
 		}
 	}
@@ -215,7 +216,7 @@ func TestDay2NATSServerLost(t *testing.T) {
 	}
 	t.Logf("the jobs stream's leader is now %s; killing %s", next, victim)
 	restarts, _ := strconv.Atoi(kubectl(t, "get", "pod", victim, "-n", ns, "-o", "jsonpath={.status.containerStatuses[0].restartCount}"))
-	killServer(t, ns, victim)
+	killContainer(t, ns, victim)
 	t.Logf("%s restarted and ready after %v", victim, awaitServer(t, ns, victim, podUID(t, ns, victim), restarts).Round(time.Second))
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
 		if ids, _, _ := jobs.jobIDs(); len(ids) >= 200 {
