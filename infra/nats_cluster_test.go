@@ -44,7 +44,13 @@ func TestNATSClusterLosesAServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("building readocr: %v", err)
 	}
-	c := newNATSCluster(t, bin, withoutNATSTLS(natsConf(t, renderStack(t, "production", nil))), dir)
+	// Production's NATS demands the user of the Secret Pulumi generates: the servers read it from
+	// their environment, as the pods do, and so does readocr (OCR_NATS_USER, OCR_NATS_PASSWORD).
+	rec := renderStack(t, "production", map[string]string{"readocr:secretSeed": "a-test-seed-of-enough-characters"})
+	creds := unsecret(rec.get(t, natsSecret)["stringData"]).(map[string]any)
+	t.Setenv("OCR_NATS_USER", fmt.Sprint(creds["OCR_NATS_USER"]))
+	t.Setenv("OCR_NATS_PASSWORD", fmt.Sprint(unsecret(creds["OCR_NATS_PASSWORD"])))
+	c := newNATSCluster(t, bin, withoutNATSTLS(natsConf(t, rec)), dir)
 	for i := range 3 {
 		c.start(t, i)
 	}
