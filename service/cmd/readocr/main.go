@@ -12,11 +12,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"syscall"
 	"time"
@@ -26,7 +24,6 @@ import (
 	"github.com/readocr/readocr/client/ocrcmd"
 	"github.com/readocr/readocr/service/internal/apikey"
 	"github.com/readocr/readocr/service/internal/config"
-	"github.com/readocr/readocr/service/internal/failure"
 	"github.com/readocr/readocr/service/internal/fetch"
 	"github.com/readocr/readocr/service/internal/httpapi"
 	"github.com/readocr/readocr/service/internal/jobs"
@@ -96,40 +93,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return fmt.Errorf("tracing (OTEL_*): %w", err)
 	}
-	defer func() {
-		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := stopTracing(flushCtx); err != nil {
-			log.Warn("spans not all exported", "err", err)
-		}
-	}()
-
-	// Share the memory out: each worker's models and page, the requests' data, the API's Go
-	// heap. The models are found and measured first (each loaded once, alone, in a process of
-	// its own, before any worker starts).
-	limit, source := cfg.Server.MemoryLimit, "--memory-limit"
-	if limit == 0 {
-		limit, source = membudget.Limit()
-	}
-	langs, err := ocr.OpenLanguages(ctx, ocr.LanguagesConfig{TessdataDir: cfg.OCR.TessdataDir,
-		LangpackDir: cfg.OCR.LangpackDir, ProbeMemory: limit - membudget.APIBase, Logger: log})
+	defer flushTraces(log, stopTracing)
+	plan, err := planMemory(ctx, &cfg, getenv, log)
 	if err != nil {
 		return err
 	}
-	plan, err := membudget.NewPlan(limit, cfg.OCR.Workers, cfg.HTTP.MaxRequestBytes(), langs.WorkerModelMemory(cfg.OCR.MaxLanguages))
-	if err != nil {
-		return err
-	}
-	cfg.OCR.Languages, cfg.OCR.ModelMemory = langs, plan.ModelMemory
-	cfg.OCR.PageMemory, cfg.OCR.WorkerMemory = plan.PageMemory, plan.WorkerMemory()
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(plan.GoMemLimit)
-	}
-	colorMax, grayMax := ocr.MaxPixels(plan.PageMemory, cfg.HTTP.MaxImageBytes)
-	log.Info("memory", "limit_mib", limit>>20, "from", source, "workers", plan.Workers,
-		"models_mib", plan.ModelMemory>>20, "page_mib", plan.PageMemory>>20, "requests_mib", plan.RequestBytes>>20,
-		"largest_colour_page_mp", float64(min(colorMax, cfg.Pipeline.MaxPixels))/1e6,
-		"largest_gray_page_mp", float64(min(grayMax, cfg.Pipeline.MaxPixels))/1e6)
 
 	cfg.OCR.Logger = log
 	if !cfg.Server.CaptureStderr {
@@ -148,88 +116,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		srv.EnableTracing()
 		log.Info("tracing on", "exporter", cmp.Or(getenv("OTEL_TRACES_EXPORTER"), "otlp"))
 	}
-	var broker *jobs.Broker
-	var runner *jobs.Runner
-	if cfg.Server.Jobs {
-		if broker, err = jobs.Open(ctx, cfg.Jobs, log); err != nil {
-			engine.Close(context.Background())
-			return fmt.Errorf("jobs: %w", err)
-		}
-		defer broker.Close()
-		srv.SetJobs(jobs.New(broker, pipe))
-		stopWatching, err := watchJobs(ctx, broker, srv.Work())
-		if err != nil {
-			engine.Close(context.Background())
-			return fmt.Errorf("jobs: the queue's metrics: %w", err)
-		}
-		defer stopWatching()
-		if cfg.Server.Role != "api" {
-			runner = jobs.NewRunner(broker, pipe, budget, fetcher)
-			runner.Record(srv.Work()) // a job's documents, pages and webhooks in the same metrics as /read_ocr's
-		}
+	broker, runner, stopJobs, err := startJobs(ctx, cfg, log, srv, pipe, budget, fetcher)
+	if err != nil {
+		engine.Close(context.Background())
+		return err
 	}
+	defer stopJobs()
 	if err := setUpAccess(ctx, cfg, log, srv, broker, runner); err != nil {
 		engine.Close(context.Background())
 		return err
 	}
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.Port))
-	if err != nil {
-		return err
-	}
 	// Requests derive from this context, so that those still running when the shutdown time
 	// is up can be told so (503 not_ready) and answered, rather than abandoned.
 	requestsCtx, stopRequests := context.WithCancelCause(context.Background())
 	defer stopRequests(nil)
-	httpServer := &http.Server{
-		Handler:           srv,
-		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
-		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout,
-		// A backstop: each request stops reading its body at its own deadline, and answers.
-		ReadTimeout:    cfg.HTTP.RequestTimeout + 5*time.Second,
-		IdleTimeout:    cfg.Server.IdleTimeout,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	servers, err := listen(cfg, log, srv, requestsCtx)
+	if err != nil {
+		return err
 	}
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- httpServer.Serve(httpapi.Listener(ln)) }()
-	var admin *http.Server
-	if cfg.Server.AdminPort != 0 {
-		aln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Server.AdminPort))
-		if err != nil {
-			httpServer.Close()
-			return fmt.Errorf("admin port: %w", err)
-		}
-		admin = &http.Server{Handler: srv.AdminHandler(), ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-		go func() { serveErr <- admin.Serve(aln) }()
-		log.Info("admin listening", "addr", aln.Addr().String())
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "version", version, "workers", cfg.OCR.Workers,
-		"queue", cfg.OCR.QueueSize, "max_image_bytes", cfg.HTTP.MaxImageBytes, "max_pixels", cfg.Pipeline.MaxPixels,
-		"allow_private_urls", cfg.Fetch.AllowPrivate)
 	if ready != nil {
-		ready <- ln.Addr().String()
+		ready <- servers.addr
 	}
 
 	// Warm in the background: /healthz answers at once, /readyz once the workers are up.
 	warmErr := make(chan error, 1)
 	go func() { warmErr <- engine.Warm(ctx) }()
-
 	select {
-	case err := <-serveErr:
+	case err := <-servers.errs:
 		engine.Close(context.Background())
 		return err
 	case err := <-warmErr:
 		if err != nil && ctx.Err() == nil {
-			httpServer.Close()
+			servers.api.Close()
 			engine.Close(context.Background())
 			return fmt.Errorf("warming the OCR engine: %w", err)
 		}
 		// Jobs are taken once the workers are up.
 		if runner != nil && ctx.Err() == nil {
 			if err := runner.Start(); err != nil {
-				httpServer.Close()
+				servers.api.Close()
 				engine.Close(context.Background())
 				return fmt.Errorf("jobs: %w", err)
 			}
@@ -237,50 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		<-ctx.Done()
 	case <-ctx.Done():
 	}
-
-	log.Info("shutting down: not ready any more", "drain_delay", cfg.Server.DrainDelay.String(), "timeout", cfg.Server.ShutdownTimeout.String())
-	srv.Drain()
-	// Every answer from now on says Connection: close, so that clients stop reusing connections
-	// to this process and reconnect through the Service to one that is not stopping; otherwise
-	// Shutdown closes many idle keep-alive connections at once, racing requests sent on them
-	// (a reset seen once in 4,447 requests during a rolling update on minikube).
-	httpServer.SetKeepAlivesEnabled(false)
-	time.Sleep(cfg.Server.DrainDelay)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-	defer cancel()
-	// Jobs still running when the time is up go back to the queue, for another worker.
-	runnerStopped := make(chan struct{})
-	go func() {
-		defer close(runnerStopped)
-		if runner != nil {
-			runner.Stop(shutdownCtx)
-		}
-	}()
-	if err := httpServer.Shutdown(shutdownCtx); err != nil {
-		// Time is up: every request still running is told the server is stopping (503
-		// not_ready: another replica can take it) and answered before the process exits; their
-		// pages are stopped, or their workers killed.
-		log.Warn("shutdown time is up: answering the requests still running", "err", err, "running", engine.Stats().Running)
-		stopRequests(failure.ErrShutdown)
-		if !srv.WaitAnswered(5 * time.Second) {
-			log.Warn("some requests were not answered in time")
-		}
-		// Their connections go idle once the answers are flushed; then they are closed.
-		flushCtx, cancelFlush := context.WithTimeout(context.Background(), 2*time.Second)
-		httpServer.Shutdown(flushCtx)
-		cancelFlush()
-		httpServer.Close()
-	}
-	<-runnerStopped
-	if admin != nil {
-		admin.Close()
-	}
-	closeCtx, cancelClose := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelClose()
-	if err := engine.Close(closeCtx); err != nil {
-		log.Warn("OCR workers did not stop in time: killed", "err", err)
-	}
-	log.Info("stopped")
+	shutDown(cfg, log, srv, servers, runner, engine, stopRequests)
 	return nil
 }
 
