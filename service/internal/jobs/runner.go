@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,19 +167,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 		return
 	}
 	if errors.Is(err, ErrNotFound) || err == nil && rec.Status.Done() {
-		// Canceled, deleted or expired while queued; or finished by a process that stopped
-		// before it acknowledged the job, and maybe before its callback was in the outbox.
-		if err == nil && rec.Status != Canceled && req.CallbackURL != "" && rec.Callback != nil && rec.Callback.Attempts == 0 {
-			if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
-				log.Warn("callback not queued: job given back", "err", err)
-				msg.NakWithDelay(time.Second)
-				return
-			}
-		}
-		msg.Ack()
-		if req.InputObject {
-			r.b.data.Delete(ctx, inputName(req.ID))
-		}
+		r.alreadyDone(ctx, msg, log, req, rec, err == nil)
 		return
 	}
 	if err != nil {
@@ -247,17 +236,48 @@ func (r *Runner) run(msg jetstream.Msg) {
 		}
 		return
 	}
+	r.finish(ctx, msg, span, log, req, rec, rev, started, jobOutput{body, contentType, pages}, err)
+}
+
+// alreadyDone settles a delivery of a job that is no longer to run: canceled, deleted or expired
+// while queued (found is false for the last two); or finished by a process that stopped before
+// it acknowledged the job, and maybe before its callback was in the outbox.
+func (r *Runner) alreadyDone(ctx context.Context, msg jetstream.Msg, log *slog.Logger, req request, rec record, found bool) {
+	if found && rec.Status != Canceled && req.CallbackURL != "" && rec.Callback != nil && rec.Callback.Attempts == 0 {
+		if err := r.b.enqueueCallback(ctx, req.CallbackURL, rec.Job); err != nil {
+			log.Warn("callback not queued: job given back", "err", err)
+			msg.NakWithDelay(time.Second)
+			return
+		}
+	}
+	msg.Ack()
+	if req.InputObject {
+		r.b.data.Delete(ctx, inputName(req.ID))
+	}
+}
+
+// jobOutput is what reading a job gave: its output, the output's media type, the pages read.
+type jobOutput struct {
+	body        []byte
+	contentType string
+	pages       int
+}
+
+// finish records the end of a job that ran (err: why it failed), queues its callback and then
+// acknowledges it; any step that fails gives the job back for another delivery.
+func (r *Runner) finish(ctx context.Context, msg jetstream.Msg, span trace.Span, log *slog.Logger, req request, rec record, rev uint64,
+	started time.Time, out jobOutput, err error) {
 	now := time.Now().UTC()
 	exp := now.Add(r.b.cfg.TTL)
 	rec.FinishedAt, rec.ExpiresAt = &now, &exp
 	if err == nil {
-		object, perr := r.b.putResult(ctx, req.ID, body)
+		object, perr := r.b.putResult(ctx, req.ID, out.body)
 		if perr != nil {
 			log.Warn("storing the result: job given back", "err", perr)
 			msg.NakWithDelay(time.Second)
 			return
 		}
-		rec.Status, rec.ContentType, rec.ResultObject = Succeeded, contentType, object
+		rec.Status, rec.ContentType, rec.ResultObject = Succeeded, out.contentType, object
 	} else {
 		rec.Status, rec.Error = Failed, &Error{Code: failure.CodeOf(err), Message: failure.MessageOf(err)}
 		telemetry.Fail(span, err)
@@ -286,7 +306,7 @@ func (r *Runner) run(msg jetstream.Msg) {
 	}
 	msg.DoubleAck(ctx)
 	if r.pages != nil && req.PagePeriod > 0 {
-		r.pages.AddPages(ctx, req.Owner, req.PagePeriod, pages)
+		r.pages.AddPages(ctx, req.Owner, req.PagePeriod, out.pages)
 	}
 	log.Info("job finished", "status", rec.Status, "pages", rec.Progress.PagesTotal,
 		"took_ms", now.Sub(started).Milliseconds())
