@@ -467,7 +467,13 @@ func TestThousandJobs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 jobs")
 	}
-	h := newHarness(t, options{jobs: jobsConfig(), workers: 2})
+	// Each job must run exactly once: the ack wait is production's order of magnitude, not the
+	// harness's 2 s (made for tests of redelivery). A warm CI run under -race on the loaded
+	// machine saw one job of 1,000 delivered twice with 2 s: its first delivery did not send a
+	// heartbeat in time (the record is read and updated before the first one).
+	cfg := jobsConfig()
+	cfg.AckWait = 15 * time.Second
+	h := newHarness(t, options{jobs: cfg, workers: 2})
 	img := testimages.Get(t, "gos_001-helloworld.png").Bytes
 	want := h.postJSON(map[string]any{"image": b64(img)})
 	body, _ := json.Marshal(map[string]any{"image": b64(img)})
