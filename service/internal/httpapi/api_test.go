@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -364,6 +365,38 @@ func TestDrainingIsNotReady(t *testing.T) {
 	// Still serving while the load balancer catches up.
 	if r := h.postJSON(map[string]string{"image": b64(testimages.Get(t, "tjs_simple.pbm").Bytes)}); r.status != 200 {
 		t.Fatalf("read_ocr while draining: %d", r.status)
+	}
+}
+
+// A keep-alive connection that was idle when the drain began is not closed under its client:
+// its next request is answered, with Connection: close, and only then is it closed.
+func TestDrainClosesConnectionsAfterAnAnswer(t *testing.T) {
+	h := newHarness(t, options{})
+	var conns atomic.Int32
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conns.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}}
+	get := func() *http.Response {
+		resp, err := client.Get(h.ts.URL + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get(); resp.Close {
+		t.Fatal("Connection: close before the drain")
+	}
+	h.srv.Drain()
+	time.Sleep(100 * time.Millisecond) // a connection closed by the drain would be gone by now
+	if resp := get(); !resp.Close || conns.Load() != 1 {
+		t.Fatalf("first answer while draining: Close %v on connection %d (want true, on the idle one)", resp.Close, conns.Load())
+	}
+	get()
+	if conns.Load() != 2 {
+		t.Fatalf("%d connections: the one answered with Connection: close was reused", conns.Load())
 	}
 }
 

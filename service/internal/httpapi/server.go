@@ -75,7 +75,16 @@ func NewServer(cfg Config, log *slog.Logger, engine *ocr.Engine, p *pipeline.Pip
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		// Each answer closes its connection after it (net/http does when the handler says so),
+		// so the client's next request goes through the Service to a pod that is not stopping.
+		// A connection is closed only after an answer, never under a client sending on it;
+		// those idle for the whole drain delay are left to Shutdown.
+		w.Header().Set("Connection", "close")
+	}
+	s.handler.ServeHTTP(w, r)
+}
 
 // EnableTracing serves each request in a server span (otelhttp: the caller's traceparent is
 // its parent), named for its route once routed (accessLog). Off, requests pay nothing for it.
